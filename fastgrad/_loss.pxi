@@ -1,0 +1,1 @@
+# Kernels of this area go here (see _kernels.pyx).
