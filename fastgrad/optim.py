@@ -288,12 +288,18 @@ class Optimizer:
     """Base class: parameter groups, batch-size-aware learning rate,
     schedules, gradient accumulation, zero_grad and state_dict.
 
-    Subclasses set `_HYPER` (group hyper-parameter names -> defaults),
-    `_STATE` (per-parameter buffer names), implement `_validate_group` and
+    Subclasses set `_HYPER` (group hyper-parameter names -> defaults) and
+    `_COUNTER` (name of the per-parameter update counter in state_dict),
+    implement `_validate_group`, `_buffers(group)` (names and initial values
+    of the per-parameter buffers) and
     `_update(group_index, params, datas, grads, lr, grad_scale)`.
+
+    All state is allocated at construction, so state_dict() has the same
+    keys, shapes and dtypes from the first step to the last (a checkpoint's
+    expected layout is known before training).
     """
     _HYPER = {}
-    _STATE = ()
+    _COUNTER = "updates"
 
     def __init__(self, params, defaults, base_batch_size=None,
                  lr_scaling="none", accumulation_steps=1,
@@ -327,13 +333,25 @@ class Optimizer:
         self._micro_step = 0       # micro-batches accumulated so far
         self._micro_total = 0.0    # their total weight (samples or count)
         self._micro_sized = None   # whether they came with a batch size
-        self._accumulators = [[None] * len(g["params"])
-                              for g in self.param_groups]
+        self._accumulators = [
+            [np.zeros_like(p.data) for p in g["params"]]
+            if self.accumulation_steps > 1 else [None] * len(g["params"])
+            for g in self.param_groups]
         self._filled = [[False] * len(g["params"])
                         for g in self.param_groups]
-        self._state = [{key: [None] * len(g["params"]) for key in self._STATE}
-                       for g in self.param_groups]
+        self._state = [
+            {key: [np.full_like(p.data, fill) for p in g["params"]]
+             for key, fill in self._buffers(g).items()}
+            for g in self.param_groups]
+        # updates each parameter has had (for Adam's t, SGD's first buffer)
+        self._counts = [np.zeros(len(g["params"]), dtype=np.int64)
+                        for g in self.param_groups]
         self._last_lrs = [None] * len(self.param_groups)
+        self._scratch = [{} for _ in self.param_groups]  # not state
+
+    def _buffers(self, group):
+        """{name: initial value} of the per-parameter buffers of `group`."""
+        return {}
 
     # -- groups --
     def _build_groups(self, params):
@@ -591,16 +609,14 @@ class Optimizer:
                     state[prefix + key] = value
             last = self._last_lrs[index]
             state[prefix + "last_lr"] = math.nan if last is None else last
+            state[prefix + self._COUNTER] = self._counts[index].copy()
             for key, values in self._state[index].items():
-                if key == "scratch":
-                    continue
                 for position, value in enumerate(values):
-                    if isinstance(value, np.ndarray):
-                        state[f"{prefix}{key}.{position}"] = value.copy()
-                    elif value is not None:
-                        state[f"{prefix}{key}.{position}"] = value
-            for position, value in enumerate(self._accumulators[index]):
-                if self._filled[index][position]:
+                    state[f"{prefix}{key}.{position}"] = value.copy()
+            if self.accumulation_steps > 1:
+                state[prefix + "accumulated"] = np.array(
+                    self._filled[index], dtype=np.int64)
+                for position, value in enumerate(self._accumulators[index]):
                     state[f"{prefix}accumulator.{position}"] = value.copy()
         return state
 
@@ -635,29 +651,35 @@ class Optimizer:
                     hyper[key] = bool(value.item())
                 else:
                     hyper[key] = float(value.item())
-            buffers = {key: [None] * len(group["params"])
-                       for key in self._STATE}
-            accumulators = [None] * len(group["params"])
-            filled = [False] * len(group["params"])
-            for position, param in enumerate(group["params"]):
-                for key in self._STATE:
-                    full = f"{prefix}{key}.{position}"
-                    if full in state:
-                        buffers[key][position] = self._restore_array(
-                            full, state[full], param)
-                full = f"{prefix}accumulator.{position}"
-                if full in state:
-                    accumulators[position] = self._restore_array(
-                        full, state[full], param)
-                    filled[position] = True
-            last = scalar(prefix + "last_lr")
-            restored.append((hyper, buffers, accumulators, filled,
-                             None if math.isnan(last) else last))
-        for index, (hyper, buffers, accumulators, filled, last) in \
-                enumerate(restored):
-            candidate = dict(self.param_groups[index], **hyper)
+            n_params = len(group["params"])
+            counts = self._restore_array(prefix + self._COUNTER, state,
+                                         (n_params,), np.int64)
+            candidate = dict(group, **hyper)
             self._validate_group(candidate, index)
+            buffers = {}
+            for key in self._buffers(candidate):
+                buffers[key] = [
+                    self._restore_array(f"{prefix}{key}.{position}", state,
+                                        param.data.shape, param.data.dtype)
+                    for position, param in enumerate(group["params"])]
+            accumulators = self._accumulators[index]
+            filled = [False] * n_params
+            if self.accumulation_steps > 1:
+                filled = [bool(flag) for flag in self._restore_array(
+                    prefix + "accumulated", state, (n_params,), np.int64)]
+                accumulators = [
+                    self._restore_array(f"{prefix}accumulator.{position}",
+                                        state, param.data.shape,
+                                        param.data.dtype)
+                    for position, param in enumerate(group["params"])]
+            last = scalar(prefix + "last_lr")
+            restored.append((hyper, counts, buffers, accumulators, filled,
+                             None if math.isnan(last) else last))
+        # every check passed: only now change the optimiser
+        for index, (hyper, counts, buffers, accumulators, filled, last) in \
+                enumerate(restored):
             self.param_groups[index].update(hyper)
+            self._counts[index] = counts
             self._state[index] = buffers
             self._accumulators[index] = accumulators
             self._filled[index] = filled
@@ -672,15 +694,17 @@ class Optimizer:
         self._micro_sized = (bool(scalar("micro_sized"))
                              if self._micro_step else None)
 
-    def _restore_array(self, key, value, param):
-        value = np.asarray(value)
-        if value.ndim == 0 and value.dtype.kind in "iu":
-            return int(value)  # a per-parameter counter
-        if value.shape != param.data.shape:
+    def _restore_array(self, key, state, shape, dtype):
+        """A C-contiguous copy of state[key], checked against shape."""
+        if key not in state:
+            raise KeyError(f"{type(self).__name__}.load_state_dict: missing "
+                           f"{key!r}")
+        value = np.asarray(state[key])
+        if value.shape != tuple(shape):
             raise ValueError(f"{type(self).__name__}.load_state_dict: {key} "
-                             f"has shape {value.shape}, parameter has "
-                             f"{param.data.shape}")
-        return np.array(value, dtype=param.data.dtype, order="C")
+                             f"has shape {value.shape}, expected "
+                             f"{tuple(shape)}")
+        return np.array(value, dtype=dtype, order="C")
 
 
 # -- SGD ----------------------------------------------------------------------
@@ -712,7 +736,7 @@ class SGD(Optimizer):
     _HYPER = {"lr": None, "momentum": 0.0, "dampening": 0.0,
               "nesterov": False, "weight_decay": 0.0,
               "decoupled_weight_decay": False, "l1": 0.0}
-    _STATE = ("momentum_buffer",)
+    _COUNTER = "started"  # 1 once a parameter's momentum buffer started
 
     def __init__(self, params, lr, momentum=0.0, dampening=0.0,
                  nesterov=False, weight_decay=0.0,
@@ -730,6 +754,10 @@ class SGD(Optimizer):
                         decoupled_weight_decay=decoupled_weight_decay, l1=l1)
         super().__init__(params, defaults, base_batch_size, lr_scaling,
                          accumulation_steps, loss_reduction, schedule)
+        self._started = [False] * len(self.param_groups)
+
+    def _buffers(self, group):
+        return {"momentum_buffer": 0.0} if group["momentum"] != 0 else {}
 
     def _validate_group(self, group, index):
         owner = "SGD" if index == 0 else f"SGD (param group {index})"
@@ -779,51 +807,52 @@ class SGD(Optimizer):
     def _update(self, group_index, params, datas, grads, lr, grad_scale):
         group = self.param_groups[group_index]
         momentum = group["momentum"]
-        buffers = self._state[group_index]["momentum_buffer"]
+        buffers = None
+        if momentum != 0:
+            state = self._state[group_index]
+            if "momentum_buffer" not in state:  # momentum switched on later
+                state["momentum_buffer"] = [np.zeros_like(d) for d in datas]
+            buffers = state["momentum_buffer"]
         dlt = self.momentum_convention == "dlt"
         buffer_scale = 1.0
         last = self._last_lrs[group_index]
         if dlt and self.momentum_correction and last and last != lr:
             buffer_scale = lr / last
         self._last_lrs[group_index] = lr
-        # Fast path: every parameter has a gradient and a momentum buffer.
-        ready = True
-        for grad in grads:
-            if grad is None:
-                ready = False
-                break
-        if ready and momentum != 0:
-            for buffer in buffers:
-                if buffer is None:
+        # Fast path: every parameter has a gradient and a started buffer.
+        ready = self._started[group_index]
+        if ready:
+            for grad in grads:
+                if grad is None:
                     ready = False
                     break
         if ready:
             _kernels.sgd_update(
-                datas, grads, buffers if momentum != 0 else None, lr,
-                momentum, group["dampening"], group["nesterov"],
-                group["weight_decay"], group["decoupled_weight_decay"],
-                group["l1"], self.momentum_convention, False, grad_scale,
-                buffer_scale)
+                datas, grads, buffers, lr, momentum, group["dampening"],
+                group["nesterov"], group["weight_decay"],
+                group["decoupled_weight_decay"], group["l1"],
+                self.momentum_convention, False, grad_scale, buffer_scale)
             return
+        counts = self._counts[group_index]
         present = [k for k, grad in enumerate(grads) if grad is not None]
-        if momentum == 0:
-            subsets = [(present, False)]
-        else:
-            fresh = [k for k in present if buffers[k] is None]
-            for k in fresh:
-                buffers[k] = np.zeros_like(datas[k])
-            running = [k for k in present if k not in set(fresh)]
-            subsets = [(running, False), (fresh, True)]
-        for positions, first in subsets:
+        for first in (False, True):
+            # a buffer starts from the gradient itself (no dampening)
+            positions = [k for k in present if bool(counts[k] == 0) == first]
             if not positions:
                 continue
             _kernels.sgd_update(
                 [datas[k] for k in positions], [grads[k] for k in positions],
-                [buffers[k] for k in positions] if momentum != 0 else None,
+                None if buffers is None else [buffers[k] for k in positions],
                 lr, momentum, group["dampening"], group["nesterov"],
                 group["weight_decay"], group["decoupled_weight_decay"],
                 group["l1"], self.momentum_convention, first, grad_scale,
                 buffer_scale)
+        counts[present] = 1
+        self._started[group_index] = bool(counts.all())
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self._started = [bool(counts.all()) for counts in self._counts]
 
 
 # -- adaptive optimisers (in-place NumPy) -------------------------------------
@@ -835,7 +864,9 @@ class _Elementwise(Optimizer):
     def _update(self, group_index, params, datas, grads, lr, grad_scale):
         group = self.param_groups[group_index]
         self._last_lrs[group_index] = lr
-        state = self._state[group_index]
+        state = dict(self._state[group_index],
+                     _scratch=self._scratch[group_index],
+                     _counts=self._counts[group_index])
         for position, (data, grad) in enumerate(zip(datas, grads)):
             if grad is None:
                 continue
@@ -846,17 +877,17 @@ class _Elementwise(Optimizer):
                     f"{grad.dtype}, parameter has {data.shape} {data.dtype}")
             self._update_one(group, state, position, data, grad, lr,
                              grad_scale)
-
-    def _buffer(self, state, key, position, data, fill=0.0):
-        buffer = state[key][position]
-        if buffer is None:
-            buffer = state[key][position] = np.full_like(data, fill)
-        return buffer
+            self._counts[group_index][position] += 1
 
     def _scaled_gradient(self, group, state, position, data, grad,
                          grad_scale):
-        """scratch = grad_scale * grad + weight_decay * w (coupled)."""
-        scratch = self._buffer(state, "scratch", position, data)
+        """scratch = grad_scale * grad + weight_decay * w (coupled); the
+        scratch arrays are not part of the state."""
+        scratches = state["_scratch"]
+        scratch = scratches.get(position)
+        if scratch is None or scratch.shape != data.shape \
+                or scratch.dtype != data.dtype:
+            scratch = scratches[position] = np.empty_like(data)
         np.multiply(grad, grad_scale, out=scratch)
         weight_decay = group.get("weight_decay", 0.0)
         if weight_decay and not group.get("decoupled_weight_decay", False):
@@ -877,7 +908,6 @@ class RMSProp(_Elementwise):
     weight_decay=0."""
     _HYPER = {"lr": None, "alpha": 0.99, "eps": 1e-8, "momentum": 0.0,
               "centered": False, "weight_decay": 0.0}
-    _STATE = ("square_avg", "grad_avg", "momentum_buffer", "scratch")
 
     def __init__(self, params, lr=0.01, alpha=0.99, eps=1e-8, momentum=0.0,
                  centered=False, weight_decay=0.0, base_batch_size=None,
@@ -887,6 +917,12 @@ class RMSProp(_Elementwise):
                         centered=centered, weight_decay=weight_decay)
         super().__init__(params, defaults, base_batch_size, lr_scaling,
                          accumulation_steps, loss_reduction, schedule)
+
+    def _buffers(self, group):
+        names = ["square_avg"]
+        names += ["grad_avg"] if group["centered"] else []
+        names += ["momentum_buffer"] if group["momentum"] > 0 else []
+        return dict.fromkeys(names, 0.0)
 
     def _validate_group(self, group, index):
         owner = "RMSProp" if index == 0 else f"RMSProp (param group {index})"
@@ -907,11 +943,11 @@ class RMSProp(_Elementwise):
         g = self._scaled_gradient(group, state, position, w, grad,
                                   grad_scale)
         alpha = group["alpha"]
-        square_avg = self._buffer(state, "square_avg", position, w)
+        square_avg = state["square_avg"][position]
         square_avg *= alpha
         square_avg += (1 - alpha) * g * g
         if group["centered"]:
-            grad_avg = self._buffer(state, "grad_avg", position, w)
+            grad_avg = state["grad_avg"][position]
             grad_avg *= alpha
             grad_avg += (1 - alpha) * g
             denom = np.sqrt(square_avg - grad_avg * grad_avg)
@@ -919,7 +955,7 @@ class RMSProp(_Elementwise):
             denom = np.sqrt(square_avg)
         denom += group["eps"]
         if group["momentum"] > 0:
-            buffer = self._buffer(state, "momentum_buffer", position, w)
+            buffer = state["momentum_buffer"][position]
             buffer *= group["momentum"]
             buffer += g / denom
             w -= lr * buffer
@@ -941,7 +977,7 @@ class Adam(_Elementwise):
     cancels in m / sqrt(v) except against eps."""
     _HYPER = {"lr": None, "betas": (0.9, 0.999), "eps": 1e-8,
               "weight_decay": 0.0, "amsgrad": False}
-    _STATE = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "step", "scratch")
+    _COUNTER = "step"
     _decoupled = False
 
     def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-8,
@@ -972,6 +1008,11 @@ class Adam(_Elementwise):
         group["amsgrad"] = _flag(owner, "amsgrad", group["amsgrad"])
         group["decoupled_weight_decay"] = self._decoupled
 
+    def _buffers(self, group):
+        names = ["exp_avg", "exp_avg_sq"]
+        names += ["max_exp_avg_sq"] if group["amsgrad"] else []
+        return dict.fromkeys(names, 0.0)
+
     def _rule(self):
         decay = ("w <- w - lr wd w; " if self._decoupled
                  else "g <- g + wd w; ")
@@ -984,18 +1025,15 @@ class Adam(_Elementwise):
         g = self._scaled_gradient(group, state, position, w, grad,
                                   grad_scale)
         beta1, beta2 = group["betas"]
-        steps = state["step"]
-        steps[position] = (0 if steps[position] is None
-                           else int(steps[position])) + 1
-        t = steps[position]
-        exp_avg = self._buffer(state, "exp_avg", position, w)
-        exp_avg_sq = self._buffer(state, "exp_avg_sq", position, w)
+        t = int(state["_counts"][position]) + 1  # this update's number
+        exp_avg = state["exp_avg"][position]
+        exp_avg_sq = state["exp_avg_sq"][position]
         exp_avg *= beta1
         exp_avg += (1 - beta1) * g
         exp_avg_sq *= beta2
         exp_avg_sq += (1 - beta2) * g * g
         if group["amsgrad"]:
-            max_sq = self._buffer(state, "max_exp_avg_sq", position, w)
+            max_sq = state["max_exp_avg_sq"][position]
             np.maximum(max_sq, exp_avg_sq, out=max_sq)
             second = max_sq
         else:
@@ -1033,7 +1071,6 @@ class Rprop(_Elementwise):
     batch size do not matter; lr_scaling and schedules are refused.
     accumulation_steps sums a full-batch gradient over chunks."""
     _HYPER = {"lr": None, "etas": (0.5, 1.2), "step_sizes": (1e-6, 50.0)}
-    _STATE = ("prev", "step_size", "scratch")
 
     def __init__(self, params, lr=0.01, etas=(0.5, 1.2),
                  step_sizes=(1e-6, 50.0), accumulation_steps=1,
@@ -1049,6 +1086,9 @@ class Rprop(_Elementwise):
         defaults = dict(lr=lr, etas=etas, step_sizes=step_sizes)
         super().__init__(params, defaults, base_batch_size, lr_scaling,
                          accumulation_steps, loss_reduction, schedule)
+
+    def _buffers(self, group):
+        return {"prev": 0.0, "step_size": group["lr"]}
 
     def _validate_group(self, group, index):
         owner = "Rprop" if index == 0 else f"Rprop (param group {index})"
@@ -1078,9 +1118,8 @@ class Rprop(_Elementwise):
     def _update_one(self, group, state, position, w, grad, lr, grad_scale):
         g = self._scaled_gradient(group, state, position, w, grad,
                                   grad_scale)
-        prev = self._buffer(state, "prev", position, w)
-        step_size = self._buffer(state, "step_size", position, w,
-                                 fill=group["lr"])
+        prev = state["prev"][position]
+        step_size = state["step_size"][position]
         eta_minus, eta_plus = group["etas"]
         step_min, step_max = group["step_sizes"]
         product = np.sign(g * prev)
