@@ -2,10 +2,8 @@
 # these. Validation is split in two: a fast typed check of every array
 # (the path every training step takes) and, when that fails, the shared
 # _check helpers, which raise the message naming kernel, argument and shape.
-cimport numpy as cnp
+# (numpy is cimported as cnp in _common.pxi)
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
-
-cnp.import_array()
 
 cdef extern from "_optim.h":
     ctypedef struct fg_sgd_config:
