@@ -693,22 +693,51 @@ def _class_targets(op, logits, target):
 
 class SoftmaxCrossEntropy(Op):
     """mean over the batch of -sum_k t_k log softmax(logits)_k; targets are
-    integer labels (batch,) or probabilities / one-hot (batch, classes)."""
+    integer labels (batch,) or probabilities / one-hot (batch, classes).
+    One fused kernel computes the softmax and the loss; the gradient
+    (softmax - t) * grad / batch is one more."""
 
     def forward(self, logits, target):
-        _float_dtype("softmax_cross_entropy", logits)
-        target = _class_targets("softmax_cross_entropy", logits, target)
-        log_probs = _log_softmax(logits, axis=1)
-        batch = logits.shape[0] or 1
-        loss = -np.vdot(target, log_probs) / batch
-        _check_finite("softmax_cross_entropy", loss, logits)
-        self.saved = (log_probs, target, batch)
-        return np.asarray(loss, dtype=log_probs.dtype)
+        op = "softmax_cross_entropy"
+        dtype = _float_dtype(op, logits)
+        if logits.ndim != 2:
+            raise ValueError(f"{op}: logits must be (batch, classes), "
+                             f"got {logits.shape}")
+        probs = np.empty(logits.shape, dtype=dtype)
+        if target.dtype.kind in "iu":
+            if target.shape != logits.shape[:1]:
+                raise ValueError(f"{op}: integer labels of shape "
+                                 f"{target.shape} for logits {logits.shape}")
+            labels = contiguous(target, np.int64)
+            try:
+                loss = _k.softmax_xent_forward(logits, labels, probs)
+            except ValueError:
+                raise ValueError(f"{op}: labels must lie in [0, "
+                                 f"{logits.shape[1]}), got {labels.min()}.."
+                                 f"{labels.max()}") from None
+            self.saved = (probs, labels, None)
+        else:
+            if target.shape != logits.shape:
+                raise ValueError(f"{op}: targets of shape {target.shape} for "
+                                 f"logits {logits.shape}")
+            target = contiguous(target, dtype)
+            loss = _k.softmax_xent_dense_forward(logits, target, probs)
+            self.saved = (probs, target, logits)
+        _check_finite(op, loss, logits)
+        return np.asarray(loss, dtype=dtype)
 
     def backward(self, grad):
-        log_probs, target, batch = self.saved
-        scale = grad / batch
-        return (np.exp(log_probs) - target) * scale, -log_probs * scale
+        probs, target, logits = self.saved
+        scale = float(grad) / (probs.shape[0] or 1)
+        grad_logits = np.empty_like(probs)
+        if logits is None:  # integer labels: no gradient for them
+            _k.softmax_xent_backward(probs, target, scale, grad_logits)
+            return grad_logits, None
+        _k.softmax_xent_dense_backward(probs, target, scale, grad_logits)
+        grad_target = None
+        if self.inputs is not None and self.inputs[1].requires_grad:
+            grad_target = _log_softmax(logits, axis=1) * -scale
+        return grad_logits, grad_target
 
 
 class BinaryCrossEntropyWithLogits(Op):
