@@ -255,6 +255,7 @@ def test_linear_forward_bad_inputs():
                                 "none")
     both = np.ones(12, np.float32)
     with pytest.raises(ValueError,
-                       match=r"linear_forward: output out overlaps input bias"):
+                       match=r"linear_forward: output out overlaps "
+                             r"input bias"):
         _kernels.linear_forward(x, weight, both[:4], both[:8].reshape(2, 4),
                                 "none")
