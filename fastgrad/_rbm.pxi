@@ -49,6 +49,13 @@ cdef object _UINT64_END = 1 << 64
 cdef object _UINT32_END = 1 << 32
 
 
+cdef inline void *_ptr(object arr):
+    """Data pointer of a checked ndarray, or NULL for None."""
+    if arr is None:
+        return NULL
+    return cnp.PyArray_DATA(<cnp.ndarray>arr)
+
+
 def _check_uint(str op, str name, object value, object end):
     """Raise unless `value` is an integer in [0, end)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(
@@ -72,27 +79,18 @@ def uniform_fill(out, seed, counter):
     _check("uniform_fill", "out", out, writeable=True)
     _check_uint("uniform_fill", "seed", seed, _UINT64_END)
     _check_uint("uniform_fill", "counter", counter, _UINT64_END)
-    cdef size_t n = out.size
+    cdef size_t n = cnp.PyArray_SIZE(<cnp.ndarray>out)
     cdef uint64_t c_seed = seed, c_counter = counter
     if n == 0:
         return out
-    if out.dtype == np.float32:
-        _uniform_fill_f32(out.reshape(-1), n, c_seed, c_counter)
+    cdef void *data = _ptr(out)
+    if cnp.PyArray_TYPE(<cnp.ndarray>out) == cnp.NPY_FLOAT:
+        with nogil:
+            fg_uniform_fill_f32(<float *>data, n, c_seed, c_counter)
     else:
-        _uniform_fill_f64(out.reshape(-1), n, c_seed, c_counter)
+        with nogil:
+            fg_uniform_fill_f64(<double *>data, n, c_seed, c_counter)
     return out
-
-
-cdef void _uniform_fill_f32(float[::1] out, size_t n, uint64_t seed,
-                            uint64_t counter):
-    with nogil:
-        fg_uniform_fill_f32(&out[0], n, seed, counter)
-
-
-cdef void _uniform_fill_f64(double[::1] out, size_t n, uint64_t seed,
-                            uint64_t counter):
-    with nogil:
-        fg_uniform_fill_f64(&out[0], n, seed, counter)
 
 
 def dropout_mask(out, fraction, seed, counter):
@@ -111,28 +109,21 @@ def dropout_mask(out, fraction, seed, counter):
                          f"{fraction}")
     _check_uint("dropout_mask", "seed", seed, _UINT64_END)
     _check_uint("dropout_mask", "counter", counter, _UINT64_END)
-    cdef size_t n = out.size
+    cdef size_t n = cnp.PyArray_SIZE(<cnp.ndarray>out)
     cdef uint64_t c_seed = seed, c_counter = counter
     cdef double c_fraction = fraction
     if n == 0:
         return out
-    if out.dtype == np.float32:
-        _dropout_mask_f32(out.reshape(-1), n, c_fraction, c_seed, c_counter)
+    cdef void *data = _ptr(out)
+    if cnp.PyArray_TYPE(<cnp.ndarray>out) == cnp.NPY_FLOAT:
+        with nogil:
+            fg_dropout_mask_f32(<float *>data, n, c_fraction, c_seed,
+                                c_counter)
     else:
-        _dropout_mask_f64(out.reshape(-1), n, c_fraction, c_seed, c_counter)
+        with nogil:
+            fg_dropout_mask_f64(<double *>data, n, c_fraction, c_seed,
+                                c_counter)
     return out
-
-
-cdef void _dropout_mask_f32(float[::1] out, size_t n, double fraction,
-                            uint64_t seed, uint64_t counter):
-    with nogil:
-        fg_dropout_mask_f32(&out[0], n, fraction, seed, counter)
-
-
-cdef void _dropout_mask_f64(double[::1] out, size_t n, double fraction,
-                            uint64_t seed, uint64_t counter):
-    with nogil:
-        fg_dropout_mask_f64(&out[0], n, fraction, seed, counter)
 
 
 
@@ -160,8 +151,9 @@ def rbm_gibbs(v0, weight, vis_bias, hid_bias, k, seed, counter, row_offset,
         then for t = 1..k: vt_probs = sigmoid(h(t-1) W + b), vt ~ it,
         ht_probs = sigmoid(vt W^T + c), ht ~ it; the last of these go to
         vk_probs, vk_samples (batch, n_vis), hk_probs, hk_samples
-        (batch, n_hid). hk_samples may be None (not drawn); with k == 0,
-        h0_samples and the k outputs may be None (unused).
+        (batch, n_hid). hk_samples may be None (not drawn). With k == 0,
+        h0_samples may be None (not drawn) and the outputs of the steps are
+        unused (None or left as they are).
     Unit j of half-step s (0 for h0, 2t - 1 for vt, 2t for ht) of global
     row r is 1 when U < its probability, U = word j % 4 of Philox4x32-10 at
     counter (j // 4, r, s, counter) with key seed, as (x >> 8) * 2**-24; so
@@ -213,63 +205,42 @@ def rbm_gibbs(v0, weight, vis_bias, hid_bias, k, seed, counter, row_offset,
                         vis_bias=vis_bias, hid_bias=hid_bias, **given)
         given[name] = arr
     if k == 0:
-        h0_samples = vk_probs = vk_samples = hk_probs = hk_samples = None
+        vk_probs = vk_samples = hk_probs = hk_samples = None
     scratch = None
     if k > 1 and hk_samples is None:
         scratch = np.empty(hidden_shape, dtype=dtype)
-    flat_inputs = [_flat(a) for a in (v0, weight, vis_bias, hid_bias)]
-    flat_outputs = [_flat(a) for a in (h0_probs, h0_samples, vk_probs,
-                                       vk_samples, hk_probs, hk_samples,
-                                       scratch)]
-    if batch > 0:
-        if dtype == np.float32:
-            _rbm_gibbs[float](*flat_inputs, batch, n_vis, n_hid, k, seed,
-                              counter, row_offset, *flat_outputs)
-        else:
-            _rbm_gibbs[double](*flat_inputs, batch, n_vis, n_hid, k, seed,
-                               counter, row_offset, *flat_outputs)
+    cdef size_t c_batch = batch, c_vis = n_vis, c_hid = n_hid
+    cdef int c_k = k
+    cdef uint64_t c_seed = seed
+    cdef uint32_t c_counter = counter, c_offset = row_offset
+    cdef void *pv0 = _ptr(v0)
+    cdef void *pw = _ptr(weight)
+    cdef void *pb = _ptr(vis_bias)
+    cdef void *pc = _ptr(hid_bias)
+    cdef void *h0p = _ptr(h0_probs)
+    cdef void *h0s = _ptr(h0_samples)
+    cdef void *vkp = _ptr(vk_probs)
+    cdef void *vks = _ptr(vk_samples)
+    cdef void *hkp = _ptr(hk_probs)
+    cdef void *hks = _ptr(hk_samples)
+    cdef void *scr = _ptr(scratch)
+    if batch == 0:
+        pass
+    elif cnp.PyArray_TYPE(<cnp.ndarray>v0) == cnp.NPY_FLOAT:
+        with nogil:
+            fg_rbm_gibbs_f32(c_batch, c_vis, c_hid, <float *>pv0,
+                             <float *>pw, <float *>pb, <float *>pc, c_k,
+                             c_seed, c_counter, c_offset, <float *>h0p,
+                             <float *>h0s, <float *>vkp, <float *>vks,
+                             <float *>hkp, <float *>hks, <float *>scr)
+    else:
+        with nogil:
+            fg_rbm_gibbs_f64(c_batch, c_vis, c_hid, <double *>pv0,
+                             <double *>pw, <double *>pb, <double *>pc, c_k,
+                             c_seed, c_counter, c_offset, <double *>h0p,
+                             <double *>h0s, <double *>vkp, <double *>vks,
+                             <double *>hkp, <double *>hks, <double *>scr)
     return h0_probs, h0_samples, vk_probs, vk_samples, hk_probs, hk_samples
-
-
-cdef inline floating *_data(floating[::1] view) noexcept:
-    """First element of a flat view, or NULL for None or an empty view."""
-    if view is None or view.shape[0] == 0:
-        return NULL
-    return &view[0]
-
-
-cdef object _flat(object arr):
-    return None if arr is None else arr.reshape(-1)
-
-
-cdef void _rbm_gibbs(floating[::1] v0, floating[::1] weight,
-                     floating[::1] vis_bias, floating[::1] hid_bias,
-                     size_t batch, size_t n_vis, size_t n_hid, int k,
-                     uint64_t seed, uint32_t counter, uint32_t row_offset,
-                     floating[::1] h0_probs, floating[::1] h0_samples,
-                     floating[::1] vk_probs, floating[::1] vk_samples,
-                     floating[::1] hk_probs, floating[::1] hk_samples,
-                     floating[::1] scratch):
-    cdef const floating *pv0 = _data(v0)
-    cdef const floating *pw = _data(weight)
-    cdef const floating *pb = _data(vis_bias)
-    cdef const floating *pc = _data(hid_bias)
-    cdef floating *h0p = _data(h0_probs)
-    cdef floating *h0s = _data(h0_samples)
-    cdef floating *vkp = _data(vk_probs)
-    cdef floating *vks = _data(vk_samples)
-    cdef floating *hkp = _data(hk_probs)
-    cdef floating *hks = _data(hk_samples)
-    cdef floating *scr = _data(scratch)
-    with nogil:
-        if floating is float:
-            fg_rbm_gibbs_f32(batch, n_vis, n_hid, pv0, pw, pb, pc, k, seed,
-                             counter, row_offset, h0p, h0s, vkp, vks, hkp,
-                             hks, scr)
-        else:
-            fg_rbm_gibbs_f64(batch, n_vis, n_hid, pv0, pw, pb, pc, k, seed,
-                             counter, row_offset, h0p, h0s, vkp, vks, hkp,
-                             hks, scr)
 
 
 def rbm_cd_update(v0, h0, vk, hk, weight, vis_bias, hid_bias,
@@ -316,46 +287,33 @@ def rbm_cd_update(v0, h0, vk, hk, weight, vis_bias, hid_bias,
     _check_real(op, "learning_rate", learning_rate)
     _check_real(op, "momentum", momentum)
     _check_real(op, "weight_decay", weight_decay)
-    arrays = [_flat(a) for a in (v0, h0, vk, hk, weight, vis_bias, hid_bias,
-                                 weight_velocity, vis_velocity,
-                                 hid_velocity)]
-    if dtype == np.float32:
-        _rbm_cd_update[float](*arrays, batch, n_vis, n_hid, learning_rate,
-                              momentum, weight_decay)
+    cdef size_t c_batch = batch, c_vis = n_vis, c_hid = n_hid
+    cdef double lr = learning_rate, mom = momentum, wd = weight_decay
+    cdef void *pv0 = _ptr(v0)
+    cdef void *ph0 = _ptr(h0)
+    cdef void *pvk = _ptr(vk)
+    cdef void *phk = _ptr(hk)
+    cdef void *pw = _ptr(weight)
+    cdef void *pb = _ptr(vis_bias)
+    cdef void *pc = _ptr(hid_bias)
+    cdef void *vw = _ptr(weight_velocity)
+    cdef void *vb = _ptr(vis_velocity)
+    cdef void *vc = _ptr(hid_velocity)
+    if cnp.PyArray_TYPE(<cnp.ndarray>v0) == cnp.NPY_FLOAT:
+        with nogil:
+            fg_rbm_cd_update_f32(c_batch, c_vis, c_hid, <float *>pv0,
+                                 <float *>ph0, <float *>pvk, <float *>phk,
+                                 <float *>pw, <float *>pb, <float *>pc,
+                                 <float *>vw, <float *>vb, <float *>vc, lr,
+                                 mom, wd)
     else:
-        _rbm_cd_update[double](*arrays, batch, n_vis, n_hid, learning_rate,
-                               momentum, weight_decay)
+        with nogil:
+            fg_rbm_cd_update_f64(c_batch, c_vis, c_hid, <double *>pv0,
+                                 <double *>ph0, <double *>pvk, <double *>phk,
+                                 <double *>pw, <double *>pb, <double *>pc,
+                                 <double *>vw, <double *>vb, <double *>vc,
+                                 lr, mom, wd)
     return weight, vis_bias, hid_bias
-
-
-cdef void _rbm_cd_update(floating[::1] v0, floating[::1] h0,
-                         floating[::1] vk, floating[::1] hk,
-                         floating[::1] weight, floating[::1] vis_bias,
-                         floating[::1] hid_bias,
-                         floating[::1] weight_velocity,
-                         floating[::1] vis_velocity,
-                         floating[::1] hid_velocity, size_t batch,
-                         size_t n_vis, size_t n_hid, double learning_rate,
-                         double momentum, double weight_decay):
-    cdef const floating *pv0 = _data(v0)
-    cdef const floating *ph0 = _data(h0)
-    cdef const floating *pvk = _data(vk)
-    cdef const floating *phk = _data(hk)
-    cdef floating *pw = _data(weight)
-    cdef floating *pb = _data(vis_bias)
-    cdef floating *pc = _data(hid_bias)
-    cdef floating *vw = _data(weight_velocity)
-    cdef floating *vb = _data(vis_velocity)
-    cdef floating *vc = _data(hid_velocity)
-    with nogil:
-        if floating is float:
-            fg_rbm_cd_update_f32(batch, n_vis, n_hid, pv0, ph0, pvk, phk, pw,
-                                 pb, pc, vw, vb, vc, learning_rate, momentum,
-                                 weight_decay)
-        else:
-            fg_rbm_cd_update_f64(batch, n_vis, n_hid, pv0, ph0, pvk, phk, pw,
-                                 pb, pc, vw, vb, vc, learning_rate, momentum,
-                                 weight_decay)
 
 
 KERNELS += ["uniform_fill", "dropout_mask", "rbm_gibbs", "rbm_cd_update"]

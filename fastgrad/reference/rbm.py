@@ -94,6 +94,8 @@ def rbm_gibbs(v0, weight, vis_bias, hid_bias, k, seed, counter, row_offset,
         return samples
 
     hidden = half_step(v0, weight.T, hid_bias, 0, h0_probs, h0_samples)
+    if k == 0:
+        vk_probs = vk_samples = hk_probs = hk_samples = None
     for t in range(1, k + 1):
         visible = half_step(hidden, weight, vis_bias, 2 * t - 1, vk_probs,
                             vk_samples)
