@@ -1,8 +1,24 @@
-"""fastgrad: a small reverse-mode autodiff engine with OpenMP-parallel kernels."""
+"""fastgrad: a small reverse-mode autodiff engine with OpenMP-parallel kernels.
+
+    import fastgrad
+    from fastgrad import ops
+    x = fastgrad.tensor([[1.0, 2.0]], requires_grad=True)
+    y = ops.sigmoid(x).sum()
+    y.backward()
+    x.grad
+"""
 import os as _os
 
 from fastgrad._version import __version__
 from fastgrad._kernels import get_num_threads, openmp_enabled, set_num_threads
+from fastgrad.tensor import Tensor, no_grad, is_grad_enabled, tensor
+from fastgrad import ops
+from fastgrad.gradcheck import gradcheck, GradcheckError
+from fastgrad.rng import CounterRNG
+
+__all__ = ["Tensor", "tensor", "no_grad", "is_grad_enabled", "ops",
+           "gradcheck", "GradcheckError", "CounterRNG", "set_num_threads",
+           "get_num_threads", "openmp_enabled", "__version__"]
 
 
 def _default_num_threads():
