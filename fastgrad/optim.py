@@ -772,6 +772,11 @@ class SGD(Optimizer):
         group["decoupled_weight_decay"] = _flag(
             owner, "decoupled_weight_decay", group["decoupled_weight_decay"])
         group["l1"] = _number(owner, "l1", group["l1"], low=0)
+        dtypes = sorted({str(p.data.dtype) for p in group["params"]})
+        if len(dtypes) > 1:
+            raise TypeError(f"{owner}: the fused update needs one dtype per "
+                            f"param group, got {dtypes}; put float32 and "
+                            f"float64 parameters in separate groups")
         if group["nesterov"] and (group["momentum"] == 0
                                   or group["dampening"] != 0):
             raise ValueError(f"{owner}: nesterov=True needs momentum > 0 and "

@@ -785,3 +785,54 @@ def test_sgd_kernel_rejects_bad_operands():
     # ignored without momentum
     shared = np.ones(3)
     update([np.zeros(3), np.zeros(3)], [shared, shared], "ignored", 0.1)
+
+
+@pytest.mark.parametrize("factory", CHECKPOINT_FACTORIES)
+def test_state_layout_is_fixed_from_construction(factory, tmp_path):
+    # a checkpoint's expected layout is known before training starts, and
+    # fastgrad.io round-trips it without pickle
+    io = pytest.importorskip("fastgrad.io")
+    problem = Quadratic(seed=12)
+    fresh = factory(problem.params())
+    trained_weights, trained = run(factory, problem, n_steps=7)
+    layout = io.describe(io.flatten({"optimizer": fresh.state_dict()}))
+    assert io.describe(io.flatten({"optimizer": trained.state_dict()})) == \
+        layout
+    path = tmp_path / "optimizer.npz"
+    io.save_checkpoint(path, {"optimizer": trained.state_dict()})
+    arrays, _ = io.load_checkpoint(path, expected=layout)
+    state = {key.split("/", 1)[1]: value for key, value in arrays.items()}
+    params = [make_param(w.copy()) for w in trained_weights]
+    resumed = factory(params)
+    resumed.load_state_dict(state)
+    assert resumed.state_dict().keys() == trained.state_dict().keys()
+    for key, value in trained.state_dict().items():
+        np.testing.assert_array_equal(resumed.state_dict()[key], value,
+                                      err_msg=key)
+
+
+def test_sgd_refuses_mixed_dtypes_in_one_group():
+    params = [make_param(np.ones(3, np.float32)),
+              make_param(np.ones(3, np.float64))]
+    with pytest.raises(TypeError, match="float32.*float64"):
+        SGD(params, lr=0.1)
+    SGD([{"params": params[:1]}, {"params": params[1:]}], lr=0.1)
+
+
+def test_sgd_trains_a_model_built_from_tensor_ops():
+    ops = pytest.importorskip("fastgrad.ops")
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((64, 3))
+    y = x @ np.array([1.0, -2.0, 0.5]) + 0.3
+    weight = fastgrad.tensor(np.zeros((1, 3)), requires_grad=True)
+    bias = fastgrad.tensor(np.zeros(1), requires_grad=True)
+    optimizer = SGD([weight, bias], lr=0.1, momentum=0.5)
+    target = fastgrad.tensor(y[:, None])
+    for _ in range(200):
+        optimizer.zero_grad()
+        pred = ops.linear(fastgrad.tensor(x), weight, bias)
+        loss = ops.mse_loss(pred, target, reduction="mean")
+        loss.backward()
+        optimizer.step()
+    np.testing.assert_allclose(weight.data[0], [1.0, -2.0, 0.5], atol=1e-3)
+    np.testing.assert_allclose(bias.data, [0.3], atol=1e-3)
