@@ -386,10 +386,17 @@ def _checksum_ok(path, gz_md5=None, raw_md5=None):
 
 
 def _fetch(url, destination, timeout):
-    """Stream url into the open binary file destination; return byte count."""
+    """Stream url into the open binary file destination; return byte count.
+
+    Loopback URLs bypass any proxy from the environment (a local mirror or
+    test server is never behind one)."""
     request = urllib.request.Request(url, headers={"User-Agent": "fastgrad"})
+    if _is_loopback(urllib.parse.urlparse(url).hostname or ""):
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    else:
+        opener = urllib.request.build_opener()
     total = 0
-    with urllib.request.urlopen(request, timeout=timeout) as response:
+    with opener.open(request, timeout=timeout) as response:
         while True:
             chunk = response.read(1 << 16)
             if not chunk:

@@ -285,7 +285,11 @@ def _md5s(directory):
             for p in directory.iterdir()}
 
 
-def test_download_from_local_server(isolated):
+def test_download_from_local_server(isolated, monkeypatch):
+    # A proxy in the environment must not capture loopback downloads.
+    monkeypatch.setenv("http_proxy", "http://192.0.2.1:9")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
     served = isolated / "www" / "files"
     arrays = make_dataset(served)
     checksums = _md5s(served)
