@@ -235,6 +235,19 @@ def test_gradient_goes_through_the_statistics():
     np.testing.assert_allclose(x.grad, 0, atol=1e-12)
 
 
+def test_two_sample_batch_passes_no_gradient_to_its_input():
+    """With m = 2 values per channel the normalised output is +-1 whatever
+    x is (when var >> eps), so dx is 0: layers below a BatchNorm trained at
+    batch size 2 do not learn (what bench/suites/bn.py shows)."""
+    rng = np.random.default_rng(13)
+    x = fastgrad.tensor(rng.standard_normal((2, 5)) * 10, np.float64,
+                        requires_grad=True)
+    y = ops.batch_norm(x, None, None, None, None, True)
+    np.testing.assert_allclose(np.abs(y.data), 1, rtol=1e-4)
+    y.backward(rng.standard_normal((2, 5)))
+    np.testing.assert_allclose(x.grad, 0, atol=1e-6)
+
+
 # -- running statistics and evaluation --------------------------------------
 
 @pytest.mark.parametrize("ghost", [None, 4, 3])

@@ -273,7 +273,7 @@ def plot_errors(path, rows, samples, data_name):
     try:
         saved = common.plot_panels(path, [{
             "title": f"test error after {samples} samples ({data_name})",
-            "ylabel": "test error (%)", "logy": False, "series": series}])
+            "ylabel": "test error (%, log scale)", "series": series}])
         print(f"plot: {saved}")
     except ImportError:
         print("note: matplotlib is not installed; no plot")
