@@ -189,9 +189,8 @@ class CNN:
         activation = ACTIVATIONS[self.activation]
         for layer in self.layers:
             if layer[0] == "c":
-                maps = ops.conv2d(maps, layer[1], layer[2])
-                maps = (ops.sigmoid(maps) if activation == "sigmoid"
-                        else ops.relu(maps))
+                maps = ops.conv2d(maps, layer[1], layer[2],
+                                  activation=activation)
             else:
                 maps = ops.subsample(maps, layer[1])
         features = ops.reshape(maps, maps.shape[0], self.n_features)
