@@ -116,6 +116,7 @@ class CNN:
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.losses = []
+        self._optimizer = None
         self._build()
 
     # ----------------------------------------------------------- cnnsetup
@@ -250,31 +251,29 @@ class CNN:
             raise ValueError(f"CNN.train: batch_size must be an int in "
                              f"[1, {n}], got {batch_size!r}")
         batch_size = int(batch_size)
-        optimizer = optim.SGD(self.params, lr=alpha)
         losses = []
         for epoch in range(int(epochs)):
             order = self.rng.permutation(n)
             first = len(losses)
             for start in range(0, n - batch_size + 1, batch_size):
                 index = order[start:start + batch_size]
-                optimizer.zero_grad()
-                loss = self.loss(images[index], targets[index])
-                loss.backward()
-                optimizer.step()
-                losses.append(float(loss.data))
+                losses.append(self.train_step(images[index], targets[index],
+                                              alpha))
             if progress is not None:
                 progress(epoch, float(np.mean(losses[first:])))
         self.losses += losses
         return losses
 
     def train_step(self, x, y, alpha=1.0):
-        """One SGD step on the batch (x, y); returns the loss (float)."""
-        for param in self.params:
-            param.grad = None
+        """One plain SGD step (cnnff, cnnbp, cnnapplygrads) on the batch
+        (x, y) with learning rate alpha; returns the loss (float)."""
+        if self._optimizer is None:
+            self._optimizer = optim.SGD(self.params, lr=alpha)
+        self._optimizer.param_groups[0]["lr"] = alpha
+        self._optimizer.zero_grad()
         loss = self.loss(x, y)
         loss.backward()
-        for param in self.params:
-            param.data -= param.data.dtype.type(alpha) * param.grad
+        self._optimizer.step()
         return float(loss.data)
 
     # ----------------------------------------------------------- cnntest
