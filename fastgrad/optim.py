@@ -455,11 +455,17 @@ class Optimizer:
         if batch_size is None:
             batch_size = self._last_batch_size
         lines = [f"{type(self).__name__}: {self._rule()}"]
+        ratio = self._scale_ratio(batch_size)
+        factors = f" (lr x{ratio:.6g} for the batch size"
+        if self.schedule is not None:
+            factors += (f", x{self._lr_factor(batch_size) / ratio:.6g} by "
+                        f"the schedule at step {self.step_count}")
+        factors += ")"
         for index, group in enumerate(self.param_groups):
             hyper = ", ".join(f"{key}={group[key]!r}" for key in self._HYPER)
             lines.append(f"  group {index} ({len(group['params'])} params): "
                          f"{hyper}; effective lr "
-                         f"{self.lr_at(batch_size, index):.6g}")
+                         f"{self.lr_at(batch_size, index):.6g}{factors}")
         if self.lr_scaling == "none":
             scaling = "lr_scaling='none' (lr independent of batch size)"
         else:
