@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
-    "IDXError", "read_idx", "parse_idx", "search_dirs", "cache_dir", "find_files", "load_mnist",
+    "IDXError", "read_idx", "parse_idx", "search_dirs", "cache_dir",
+    "find_files", "load_mnist",
     "load_mnist_test", "load_fashion_mnist", "mnist10k_split", "download",
     "to_float", "zscore", "normalize", "one_hot", "synthetic_like",
     "DATASETS",
@@ -150,7 +151,8 @@ def parse_idx(data, source="<bytes>"):
                        "(first two bytes must be zero); not an IDX file")
     type_code, ndim = data[2], data[3]
     if type_code not in _IDX_DTYPES:
-        raise IDXError(f"{source}: unknown IDX data type code 0x{type_code:02x}"
+        raise IDXError(f"{source}: unknown IDX data type code "
+                       f"0x{type_code:02x}"
                        f" (known: {', '.join(hex(c) for c in _IDX_DTYPES)})")
     if ndim == 0:
         raise IDXError(f"{source}: IDX header declares 0 dimensions")
@@ -160,7 +162,8 @@ def parse_idx(data, source="<bytes>"):
                        f"{ndim} dimensions need {header_size})")
     shape = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, 4))
     dtype = _IDX_DTYPES[type_code]
-    expected = header_size + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    n_items = int(np.prod(shape, dtype=np.int64))
+    expected = header_size + n_items * dtype.itemsize
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "over-long"
         raise IDXError(f"{source}: {what} IDX file: header says shape {shape} "
@@ -274,7 +277,7 @@ def find_files(name, stems, data_dir=None):
 
 
 def _check_pair(images, labels, images_path, labels_path):
-    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+    if images.dtype != np.uint8 or images.shape[1:] != (28, 28):
         raise IDXError(f"{images_path}: expected uint8 images of shape "
                        f"(n, 28, 28), found {images.dtype} {images.shape}")
     if labels.dtype != np.uint8 or labels.ndim != 1:
@@ -284,7 +287,8 @@ def _check_pair(images, labels, images_path, labels_path):
         raise IDXError(f"{images_path} has {images.shape[0]} images but "
                        f"{labels_path} has {labels.shape[0]} labels")
     if labels.size and labels.max() > 9:
-        raise IDXError(f"{labels_path}: label {int(labels.max())} outside 0..9")
+        raise IDXError(f"{labels_path}: label {int(labels.max())} "
+                       "outside 0..9")
 
 
 def _load(name, stems, data_dir):
@@ -319,7 +323,8 @@ def load_mnist(data_dir=None):
 
 
 def load_mnist_test(data_dir=None):
-    """MNIST's 10,000 test images: (x uint8 (10000, 28, 28), y uint8 (10000,))."""
+    """MNIST's 10,000 test images: x uint8 (10000, 28, 28), y uint8
+    (10000,)."""
     return _load("mnist", (_TEST_IMAGES, _TEST_LABELS), data_dir)
 
 
@@ -576,7 +581,8 @@ def one_hot(labels, n_classes, dtype=np.float32):
         raise ValueError(f"one_hot: labels must be 1-D, got shape "
                          f"{labels.shape}")
     if not np.issubdtype(labels.dtype, np.integer):
-        raise TypeError(f"one_hot: labels must be integers, got {labels.dtype}")
+        raise TypeError(f"one_hot: labels must be integers, got "
+                        f"{labels.dtype}")
     n_classes = int(n_classes)
     if n_classes < 1:
         raise ValueError(f"one_hot: n_classes must be >= 1, got {n_classes}")

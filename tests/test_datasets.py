@@ -4,7 +4,6 @@ import functools
 import gzip
 import hashlib
 import http.server
-import os
 import shutil
 import struct
 import threading
@@ -26,7 +25,8 @@ FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
 def idx_bytes(array):
     """Independent IDX encoder: header, big-endian dims, big-endian data."""
     array = np.asarray(array)
-    big = array.dtype.newbyteorder(">") if array.dtype.itemsize > 1 else array.dtype
+    big = array.dtype.newbyteorder(">") if array.dtype.itemsize > 1 else (
+        array.dtype)
     header = bytes([0, 0, TYPE_CODES[big], array.ndim])
     header += struct.pack(f">{array.ndim}I", *array.shape)
     return header + array.astype(big).tobytes()
@@ -70,7 +70,7 @@ def isolated(tmp_path, monkeypatch):
 def test_read_idx_round_trip(tmp_path_factory, dtype, shape, compress):
     path = tmp_path_factory.mktemp("idx") / "a.idx"
     array = (np.arange(int(np.prod(shape))) % 97 - 40).reshape(shape)
-    array = array.astype(dtype) if dtype.kind != "u" else (array % 256).astype(dtype)
+    array = (array % 256 if dtype.kind == "u" else array).astype(dtype)
     write_idx(path, array, compress)
     loaded = datasets.read_idx(path)
     assert loaded.shape == tuple(shape)
@@ -121,7 +121,8 @@ def test_loader_checks_image_shape_and_label_count(isolated):
         datasets.load_mnist_test(isolated / "d")
     write_idx(directory / "t10k-images-idx3-ubyte.gz",
               np.zeros((3, 28, 28), np.uint8))
-    write_idx(directory / "t10k-labels-idx1-ubyte.gz", np.full(3, 10, np.uint8))
+    write_idx(directory / "t10k-labels-idx1-ubyte.gz",
+              np.full(3, 10, np.uint8))
     with pytest.raises(datasets.IDXError, match="outside 0..9"):
         datasets.load_mnist_test(isolated / "d")
 
@@ -141,7 +142,8 @@ def test_search_order_argument_env_cache_system(isolated, monkeypatch):
     np.testing.assert_array_equal(y_test, expected[FILES[3]])
     # Without the argument the environment variable wins, then the cache.
     env_arrays = make_dataset(env / "mnist", seed=7)
-    np.testing.assert_array_equal(datasets.load_mnist()[2], env_arrays[FILES[2]])
+    np.testing.assert_array_equal(datasets.load_mnist()[2],
+                                  env_arrays[FILES[2]])
     shutil.rmtree(env)
     cache_arrays = make_dataset(cache / "mnist", seed=8)
     np.testing.assert_array_equal(datasets.load_mnist()[0],
@@ -329,11 +331,13 @@ def test_download_http_error_writes_nothing_and_keeps_old_files(isolated):
     (out / "train-images-idx3-ubyte.gz").write_bytes(b"old, unverified")
     (served / "t10k-labels-idx1-ubyte.gz").unlink()
     with serve(isolated / "www") as url:
-        with pytest.raises(OSError, match="t10k-labels-idx1-ubyte.gz: HTTP 404"):
+        with pytest.raises(OSError,
+                           match="t10k-labels-idx1-ubyte.gz: HTTP 404"):
             datasets.download("mnist", isolated / "out", base_url=url,
                               checksums=checksums, timeout=10)
     assert [p.name for p in out.iterdir()] == ["train-images-idx3-ubyte.gz"]
-    assert (out / "train-images-idx3-ubyte.gz").read_bytes() == b"old, unverified"
+    assert (out / "train-images-idx3-ubyte.gz").read_bytes() == (
+        b"old, unverified")
 
 
 def test_download_refuses_plain_http_and_unknown_names(isolated):

@@ -125,7 +125,8 @@ def _corruptions(data):
     # the .npy header), a cut in the middle and at the end, garbage, empty.
     flip = bytearray(data)
     flip[len(data) // 4] ^= 0xFF
-    return {"flipped byte": bytes(flip), "truncated half": data[:len(data) // 2],
+    return {"flipped byte": bytes(flip),
+            "truncated half": data[:len(data) // 2],
             "truncated tail": data[:-10], "garbage": b"not a zip file" * 9,
             "empty": b""}
 
