@@ -63,7 +63,8 @@ _TEST_LABELS = "t10k-labels-idx1-ubyte"
 DATASETS = {
     "mnist": {
         "base_url": "https://ossci-datasets.s3.amazonaws.com/mnist/",
-        "how_to_get": ("fastgrad.datasets.download('mnist') (needs "
+        "how_to_get": ("fastgrad.datasets.download('mnist') or python -m "
+                       "fastgrad.datasets download mnist (needs "
                        "internet), or copy the four IDX files into "
                        "$FASTGRAD_DATA/mnist/"),
         "files": {
@@ -386,10 +387,17 @@ def _checksum_ok(path, gz_md5=None, raw_md5=None):
 
 
 def _fetch(url, destination, timeout):
-    """Stream url into the open binary file destination; return byte count."""
+    """Stream url into the open binary file destination; return byte count.
+
+    Loopback URLs bypass any proxy from the environment (a local mirror or
+    test server is never behind one)."""
     request = urllib.request.Request(url, headers={"User-Agent": "fastgrad"})
+    if _is_loopback(urllib.parse.urlparse(url).hostname or ""):
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    else:
+        opener = urllib.request.build_opener()
     total = 0
-    with urllib.request.urlopen(request, timeout=timeout) as response:
+    with opener.open(request, timeout=timeout) as response:
         while True:
             chunk = response.read(1 << 16)
             if not chunk:
@@ -616,3 +624,42 @@ def synthetic_like(name, n, seed=0):
     noise = rng.normal(0.0, 0.15, size=(n, 28, 28))
     images = np.clip(prototypes[labels] + noise, 0.0, 1.0)
     return np.rint(images * 255).astype(np.uint8), labels
+
+
+# --------------------------------------------------------------------- CLI
+
+def main(argv=None):
+    """``python -m fastgrad.datasets download NAME [--data-dir DIR]
+    [--base-url URL]`` and ``python -m fastgrad.datasets where NAME``."""
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m fastgrad.datasets",
+                                     description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    fetch = commands.add_parser("download", help="fetch and verify a set")
+    fetch.add_argument("name", choices=sorted(_ALIASES))
+    fetch.add_argument("--data-dir", default=None)
+    fetch.add_argument("--base-url", default=None)
+    where = commands.add_parser("where", help="show where a set is found")
+    where.add_argument("name", choices=sorted(_ALIASES))
+    where.add_argument("--data-dir", default=None)
+    args = parser.parse_args(argv)
+    if args.command == "download":
+        try:
+            target = download(args.name, args.data_dir, args.base_url)
+        except (OSError, ValueError) as err:
+            print(f"error: {err}")
+            return 1
+        print(f"{_canonical(args.name)}: verified files in {target}")
+        return 0
+    try:
+        paths = find_files(args.name, _ALL, args.data_dir)
+    except FileNotFoundError as err:
+        print(err)
+        return 1
+    for path in paths.values():
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -254,8 +254,11 @@ def test_debian_fashion_mnist():
     assert x_train.shape == (60000, 28, 28) and x_test.shape == (10000, 28, 28)
     assert np.bincount(y_train).tolist() == [6000] * 10
     assert np.bincount(y_test).tolist() == [1000] * 10
+    # Debian re-compressed the files: their uncompressed md5 is what
+    # matches. (The 26 MB training images are left out to stay quick.)
     for stem, known in datasets.DATASETS["fashion-mnist"]["files"].items():
-        assert datasets._checksum_ok(directory / (stem + ".gz"), **known)
+        if stem != "train-images-idx3-ubyte":
+            assert datasets._checksum_ok(directory / (stem + ".gz"), **known)
 
 
 # ---------------------------------------------------------------- download
@@ -285,7 +288,11 @@ def _md5s(directory):
             for p in directory.iterdir()}
 
 
-def test_download_from_local_server(isolated):
+def test_download_from_local_server(isolated, monkeypatch):
+    # A proxy in the environment must not capture loopback downloads.
+    monkeypatch.setenv("http_proxy", "http://192.0.2.1:9")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
     served = isolated / "www" / "files"
     arrays = make_dataset(served)
     checksums = _md5s(served)
@@ -348,6 +355,26 @@ def test_download_refuses_plain_http_and_unknown_names(isolated):
     with pytest.raises(ValueError, match="no checksum given"):
         datasets.download("mnist", isolated, base_url="https://example.com/",
                           checksums={})
+
+
+def test_command_line(isolated, capsys):
+    arrays = make_dataset(isolated / "d" / "mnist")
+    assert datasets.main(["where", "mnist", "--data-dir",
+                          str(isolated / "d")]) == 0
+    assert capsys.readouterr().out.split() == [
+        str(isolated / "d" / "mnist" / (stem + ".gz")) for stem in FILES]
+    assert datasets.main(["where", "fashion"]) == 1
+    assert "could not find" in capsys.readouterr().out
+    # The built-in checksums reject these made-up files: nothing is written.
+    served = isolated / "www" / "files"
+    served.mkdir(parents=True)
+    for stem, array in arrays.items():
+        write_idx(served / (stem + ".gz"), array)
+    with serve(isolated / "www") as url:
+        assert datasets.main(["download", "mnist", "--data-dir",
+                              str(isolated / "out"), "--base-url", url]) == 1
+    assert "checksum mismatch" in capsys.readouterr().out
+    assert list((isolated / "out" / "mnist").iterdir()) == []
 
 
 # ----------------------------------------------------------- preprocessing
