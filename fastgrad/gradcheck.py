@@ -36,10 +36,10 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-4, seed=0):
     checked = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
     if not checked:
         raise ValueError("gradcheck: no input has requires_grad=True")
-    for position, t in enumerate(inputs):
-        if t in checked and t.dtype != np.float64:
-            raise TypeError(f"gradcheck: input {position} is {t.dtype}; "
-                            "gradients are checked in float64")
+    for position, t in enumerate(checked):
+        if t.dtype != np.float64:
+            raise TypeError(f"gradcheck: checked input {position} is "
+                            f"{t.dtype}; gradients are checked in float64")
     rng = np.random.default_rng(seed)
     out = _forward(fn, inputs)
     upstream = rng.standard_normal(out.shape)

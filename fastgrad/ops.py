@@ -32,7 +32,7 @@ class Op:
         """Run the op on Tensors and record it when a gradient is needed."""
         op = cls()
         op.saved = None
-        out = Tensor(op.forward(*[t.data for t in inputs], **params))
+        out = Tensor.wrap(op.forward(*[t.data for t in inputs], **params))
         if grad_mode.enabled:
             for t in inputs:
                 if t.requires_grad:

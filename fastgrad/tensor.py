@@ -51,7 +51,8 @@ def as_array(data, dtype=None):
         array = array.astype(np.float32)
     elif array.dtype.kind not in "fiub":
         raise TypeError(f"tensor: unsupported data of dtype {array.dtype}")
-    elif array.dtype == np.float64 and not isinstance(data, np.ndarray):
+    elif array.dtype == np.float64 and not isinstance(data, (np.ndarray,
+                                                             np.generic)):
         array = array.astype(np.float32)  # Python floats: float32 default
     return contiguous(array)
 
@@ -83,6 +84,19 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self.grad = None
         self._op = None
+
+    @classmethod
+    def wrap(cls, array):
+        """A leaf around an op's result, without the checks of __init__
+        (the hot path of every op)."""
+        self = cls.__new__(cls)
+        if type(array) is not np.ndarray:
+            array = np.asarray(array)
+        elif not array.flags.c_contiguous:
+            array = np.array(array, order="C")
+        self.data, self.grad, self.requires_grad, self._op = (
+            array, None, False, None)
+        return self
 
     # -- basic properties -------------------------------------------------
     shape = property(lambda self: self.data.shape)
