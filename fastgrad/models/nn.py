@@ -37,7 +37,6 @@ Parameters are Tensors: weights[i] (sizes[i+1], sizes[i]) and biases[i]
 (sizes[i+1],). Each layer is one fused ops.linear (GEMM + bias +
 activation).
 """
-import json
 import sys
 import time
 
@@ -451,6 +450,18 @@ class NN:
                 return self.forward(x).data
         finally:
             self.training = was_training
+
+    def hidden_activations(self, x):
+        """The hidden layers' activations in test mode, as arrays
+        [(n, sizes[1]), ..., (n, sizes[-2])] (saetrain's t.a{2})."""
+        was_training = self.training
+        self.training = False
+        try:
+            with no_grad():
+                _, hidden = self._layers(self._as_input(x), False)
+        finally:
+            self.training = was_training
+        return [h.data for h in hidden]
 
     def predict(self, x):
         """nnpredict: the index of the largest output per row, (n,)."""
