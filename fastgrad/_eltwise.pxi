@@ -27,24 +27,16 @@ def act_forward(x, out, str activation):
     _check("act_forward", "out", out, dtype=x.dtype, writeable=True)
     _check_shape("act_forward", "out", out, x.shape)
     _check_no_alias("act_forward", "out", out, x=x)
-    cdef size_t n = x.size
-    if n == 0:
-        return out
-    if x.dtype == np.float32:
-        _act_forward_f32(code, x.reshape(-1), out.reshape(-1), n)
+    cdef size_t n = cnp.PyArray_SIZE(<cnp.ndarray>x)
+    cdef void *x_data = cnp.PyArray_DATA(<cnp.ndarray>x)
+    cdef void *out_data = cnp.PyArray_DATA(<cnp.ndarray>out)
+    if cnp.PyArray_TYPE(<cnp.ndarray>x) == cnp.NPY_FLOAT:
+        with nogil:
+            fg_act_forward_f32(code, <float *>x_data, <float *>out_data, n)
     else:
-        _act_forward_f64(code, x.reshape(-1), out.reshape(-1), n)
+        with nogil:
+            fg_act_forward_f64(code, <double *>x_data, <double *>out_data, n)
     return out
-
-
-cdef void _act_forward_f32(int code, float[::1] x, float[::1] y, size_t n):
-    with nogil:
-        fg_act_forward_f32(code, &x[0], &y[0], n)
-
-
-cdef void _act_forward_f64(int code, double[::1] x, double[::1] y, size_t n):
-    with nogil:
-        fg_act_forward_f64(code, &x[0], &y[0], n)
 
 
 def act_backward(y, dy, dx, str activation):
@@ -56,28 +48,19 @@ def act_backward(y, dy, dx, str activation):
     _check_shape("act_backward", "dy", dy, y.shape)
     _check_shape("act_backward", "dx", dx, y.shape)
     _check_no_alias("act_backward", "dx", dx, y=y, dy=dy)
-    cdef size_t n = y.size
-    if n == 0:
-        return dx
-    if y.dtype == np.float32:
-        _act_backward_f32(code, y.reshape(-1), dy.reshape(-1),
-                          dx.reshape(-1), n)
+    cdef size_t n = cnp.PyArray_SIZE(<cnp.ndarray>y)
+    cdef void *y_data = cnp.PyArray_DATA(<cnp.ndarray>y)
+    cdef void *dy_data = cnp.PyArray_DATA(<cnp.ndarray>dy)
+    cdef void *dx_data = cnp.PyArray_DATA(<cnp.ndarray>dx)
+    if cnp.PyArray_TYPE(<cnp.ndarray>y) == cnp.NPY_FLOAT:
+        with nogil:
+            fg_act_backward_f32(code, <float *>y_data, <float *>dy_data,
+                                <float *>dx_data, n)
     else:
-        _act_backward_f64(code, y.reshape(-1), dy.reshape(-1),
-                          dx.reshape(-1), n)
+        with nogil:
+            fg_act_backward_f64(code, <double *>y_data, <double *>dy_data,
+                                <double *>dx_data, n)
     return dx
-
-
-cdef void _act_backward_f32(int code, float[::1] y, float[::1] dy,
-                            float[::1] dx, size_t n):
-    with nogil:
-        fg_act_backward_f32(code, &y[0], &dy[0], &dx[0], n)
-
-
-cdef void _act_backward_f64(int code, double[::1] y, double[::1] dy,
-                            double[::1] dx, size_t n):
-    with nogil:
-        fg_act_backward_f64(code, &y[0], &dy[0], &dx[0], n)
 
 
 KERNELS += ["act_forward", "act_backward"]

@@ -628,6 +628,87 @@ class Dropout(Op):
 
 
 # ---------------------------------------------------------------------------
+# Batch normalisation (compiled kernels of _bn.c)
+# ---------------------------------------------------------------------------
+
+class BatchNorm(Op):
+    """(Ghost) batch normalisation of x (N, C) or (N, C, H, W) per channel:
+    y = (x - mean) / sqrt(var + eps) * weight + bias (Ioffe & Szegedy 2015).
+
+    Training: mean and biased var of each ghost batch of `ghost` consecutive
+    samples (0: the whole batch; the last ghost batch may be smaller; Hoffer
+    et al. 2017), and running_mean/running_var (arrays, updated in place
+    when given) := (1 - momentum) * running + momentum * batch statistic,
+    with the batch mean and the (size-weighted) mean over ghost batches of
+    the unbiased variance (PyTorch's convention). The VJP goes through the
+    statistics. Evaluation: the running statistics, held constant.
+    """
+
+    def forward(self, x, weight=None, bias=None, *, running_mean,
+                running_var, training, momentum, eps, ghost):
+        if x.ndim not in (2, 4):
+            raise ValueError(f"batch_norm: x must be (N, C) or (N, C, H, W), "
+                             f"got shape {x.shape}")
+        channels = x.shape[1]
+        for name, arr in (("weight", weight), ("bias", bias),
+                          ("running_mean", running_mean),
+                          ("running_var", running_var)):
+            if arr is not None and arr.shape != (channels,):
+                raise ValueError(f"batch_norm: {name} has shape {arr.shape}, "
+                                 f"expected ({channels},) for x {x.shape}")
+        given = tuple(a for a in (weight, bias) if a is not None)
+        dtype = _float_dtype("batch_norm", x, *given)
+        x = contiguous(x, dtype)
+        weight = (np.ones(channels, dtype) if weight is None
+                  else contiguous(weight, dtype))
+        bias = (np.zeros(channels, dtype) if bias is None
+                else contiguous(bias, dtype))
+        out = np.empty_like(x)
+        if not training:
+            if running_mean is None or running_var is None:
+                raise ValueError("batch_norm: evaluation mode needs "
+                                 "running_mean and running_var")
+            running_mean = contiguous(running_mean, dtype)
+            running_var = contiguous(running_var, dtype)
+            _k.bn_forward_eval(x, weight, bias, running_mean, running_var,
+                               out, eps)
+            self.saved = (x, weight, running_mean, running_var, eps, False)
+            return out
+        n = x.shape[0]
+        groups = 1 if ghost == 0 or ghost >= n else -(-n // ghost)
+        mean = np.empty((groups, channels), dtype)
+        invstd = np.empty((groups, channels), dtype)
+        buffers = None
+        if running_mean is not None:
+            # the kernel updates buffers of x's dtype in place; others are
+            # updated through a copy
+            buffers = [b if b.dtype == dtype and b.flags.c_contiguous
+                       else b.astype(dtype, order="C")
+                       for b in (running_mean, running_var)]
+        _k.bn_forward_train(x, weight, bias, out, mean, invstd,
+                            *(buffers or (None, None)), ghost, momentum, eps)
+        if buffers is not None:
+            for target, value in zip((running_mean, running_var), buffers):
+                if target is not value:
+                    target[...] = value
+        self.saved = (x, weight, mean, invstd, ghost, True)
+        return out
+
+    def backward(self, grad):
+        x, weight, first, second, setting, training = self.saved
+        grad = contiguous(grad, x.dtype)
+        dx, dweight = np.empty_like(x), np.empty_like(weight)
+        dbias = np.empty_like(weight)
+        if training:
+            _k.bn_backward_train(x, grad, weight, first, second, dx, dweight,
+                                 dbias, setting)
+        else:
+            _k.bn_backward_eval(x, grad, weight, first, second, dx, dweight,
+                                dbias, setting)
+        return (dx, dweight, dbias)[:len(self.inputs)]
+
+
+# ---------------------------------------------------------------------------
 # Losses (0-d outputs; a non-finite loss raises FloatingPointError)
 # ---------------------------------------------------------------------------
 
@@ -693,22 +774,51 @@ def _class_targets(op, logits, target):
 
 class SoftmaxCrossEntropy(Op):
     """mean over the batch of -sum_k t_k log softmax(logits)_k; targets are
-    integer labels (batch,) or probabilities / one-hot (batch, classes)."""
+    integer labels (batch,) or probabilities / one-hot (batch, classes).
+    One fused kernel computes the softmax and the loss; the gradient
+    (softmax - t) * grad / batch is one more."""
 
     def forward(self, logits, target):
-        _float_dtype("softmax_cross_entropy", logits)
-        target = _class_targets("softmax_cross_entropy", logits, target)
-        log_probs = _log_softmax(logits, axis=1)
-        batch = logits.shape[0] or 1
-        loss = -np.vdot(target, log_probs) / batch
-        _check_finite("softmax_cross_entropy", loss, logits)
-        self.saved = (log_probs, target, batch)
-        return np.asarray(loss, dtype=log_probs.dtype)
+        op = "softmax_cross_entropy"
+        dtype = _float_dtype(op, logits)
+        if logits.ndim != 2:
+            raise ValueError(f"{op}: logits must be (batch, classes), "
+                             f"got {logits.shape}")
+        probs = np.empty(logits.shape, dtype=dtype)
+        if target.dtype.kind in "iu":
+            if target.shape != logits.shape[:1]:
+                raise ValueError(f"{op}: integer labels of shape "
+                                 f"{target.shape} for logits {logits.shape}")
+            labels = contiguous(target, np.int64)
+            try:
+                loss = _k.softmax_xent_forward(logits, labels, probs)
+            except ValueError:
+                raise ValueError(f"{op}: labels must lie in [0, "
+                                 f"{logits.shape[1]}), got {labels.min()}.."
+                                 f"{labels.max()}") from None
+            self.saved = (probs, labels, None)
+        else:
+            if target.shape != logits.shape:
+                raise ValueError(f"{op}: targets of shape {target.shape} for "
+                                 f"logits {logits.shape}")
+            target = contiguous(target, dtype)
+            loss = _k.softmax_xent_dense_forward(logits, target, probs)
+            self.saved = (probs, target, logits)
+        _check_finite(op, loss, logits)
+        return np.asarray(loss, dtype=dtype)
 
     def backward(self, grad):
-        log_probs, target, batch = self.saved
-        scale = grad / batch
-        return (np.exp(log_probs) - target) * scale, -log_probs * scale
+        probs, target, logits = self.saved
+        scale = float(grad) / (probs.shape[0] or 1)
+        grad_logits = np.empty_like(probs)
+        if logits is None:  # integer labels: no gradient for them
+            _k.softmax_xent_backward(probs, target, scale, grad_logits)
+            return grad_logits, None
+        _k.softmax_xent_dense_backward(probs, target, scale, grad_logits)
+        grad_target = None
+        if self.inputs is not None and self.inputs[1].requires_grad:
+            grad_target = _log_softmax(logits, axis=1) * -scale
+        return grad_logits, grad_target
 
 
 class BinaryCrossEntropyWithLogits(Op):
@@ -937,6 +1047,42 @@ def dropout(x, fraction, rng, training=True, inverted=False):
     seed, counter = rng.take()
     return Dropout.apply(x, fraction=fraction, seed=seed, counter=counter,
                          inverted=inverted)
+
+
+def batch_norm(x, weight, bias, running_mean, running_var, training,
+               momentum=0.1, eps=1e-5, ghost_batch_size=None):
+    """(Ghost) batch normalisation per channel of x (N, C) or (N, C, H, W).
+
+    weight, bias: (C,) Tensors or None (1 and 0). running_mean, running_var:
+    (C,) arrays or Tensors (their data is used), updated in place in
+    training mode by running := (1 - momentum) * running + momentum * stat
+    (unbiased variance, as PyTorch), or None in training to not track them.
+    training: batch statistics (of each ghost batch of `ghost_batch_size`
+    samples when given; the last one may be smaller), else the running
+    ones. A (ghost) batch with a single value per channel raises ValueError
+    in training. Returns a Tensor of x's shape.
+    """
+    x = as_tensor(x)
+    inputs = (x,)
+    if weight is not None or bias is not None:
+        weight = (Tensor(np.ones(x.shape[1:2], x.dtype)) if weight is None
+                  else as_tensor(weight))
+        inputs += (weight,) if bias is None else (weight, as_tensor(bias))
+    if ghost_batch_size is not None and (
+            not isinstance(ghost_batch_size, (int, np.integer))
+            or ghost_batch_size < 1):
+        raise ValueError(f"batch_norm: ghost_batch_size must be None or an "
+                         f"int >= 1, got {ghost_batch_size!r}")
+    if not 0.0 <= momentum <= 1.0:
+        raise ValueError(f"batch_norm: momentum must be in [0, 1], "
+                         f"got {momentum}")
+    if not eps > 0.0:
+        raise ValueError(f"batch_norm: eps must be > 0, got {eps}")
+    buffers = [b.data if isinstance(b, Tensor) else b
+               for b in (running_mean, running_var)]
+    return BatchNorm.apply(*inputs, running_mean=buffers[0], running_var=buffers[1],
+                           training=bool(training), momentum=float(momentum),
+                           eps=float(eps), ghost=int(ghost_batch_size or 0))
 
 
 def mse_loss(pred, target, reduction="dlt"):

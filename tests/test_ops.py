@@ -217,6 +217,21 @@ def loss_case(draw, kind):
     return ops.softmax_cross_entropy, [logits, soft]
 
 
+@st.composite
+def batch_norm_case(draw):
+    """Training mode, (N, C), optional ghost batches (full layouts and
+    evaluation mode: tests/test_bn.py); tanh after it, since a VJP of
+    normalised values against a per-channel constant is zero."""
+    n, c = draw(st.integers(2, 7)), draw(st.integers(1, 4))
+    ghost = draw(st.sampled_from([None, 2, 3]))
+    assume(ghost is None or n % ghost != 1)
+    seed = draw(seeds)
+    inputs = [leaf(normal(seed, (n, c))), leaf(normal(seed + 1, (c,))),
+              leaf(normal(seed + 2, (c,)))]
+    return (lambda x, w, b: ops.tanh(ops.batch_norm(
+        x, w, b, None, None, True, ghost_batch_size=ghost))), inputs
+
+
 CASES = {
     "Add": binary(ops.add), "Sub": binary(ops.sub), "Mul": binary(ops.mul),
     "Div": binary(ops.div, positive_right=True),
@@ -238,6 +253,7 @@ CASES = {
     "MaxPool2d": pool_case(maximum=True), "Dropout": dropout_case(),
     "MSELoss": loss_case("mse"), "SoftmaxCrossEntropy": loss_case("xent"),
     "BinaryCrossEntropyWithLogits": loss_case("bce"),
+    "BatchNorm": batch_norm_case(),
 }
 
 
