@@ -339,3 +339,77 @@ def test_float32_by_default_and_float64_on_request():
         net.fit(x, y, epochs=1, batch_size=5, progress=False)
         assert all(p.dtype == dtype for p in net.parameters())
         assert net.predict_proba(x).dtype == dtype
+
+
+# ---------------------------------------------------------------------------
+# Checkpoints
+# ---------------------------------------------------------------------------
+
+def _resume_problem():
+    rng = np.random.default_rng(4)
+    x = rng.random((60, 6))
+    labels = rng.integers(0, 3, 60)
+    return x, labels
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_resumed_training_is_bit_identical(tmp_path, dtype):
+    x, labels = _resume_problem()
+    options = dict(activation="sigm", output="softmax", dropout_fraction=0.3,
+                   input_zero_masked_fraction=0.2, non_sparsity_penalty=0.01,
+                   scaling_learning_rate=0.9, weight_penalty_l2=1e-3,
+                   learning_rate=0.5, dtype=dtype)
+    whole = NN([6, 5, 4, 3], seed=7, **options)
+    whole.fit(x, labels, epochs=4, batch_size=7, progress=False)
+
+    first = NN([6, 5, 4, 3], seed=7, **options)
+    first.fit(x, labels, epochs=2, batch_size=7, progress=False)
+    path = tmp_path / "nn.npz"
+    first.save(path)
+    np.load(path, allow_pickle=False).close()  # a plain, pickle-free .npz
+    resumed = NN([6, 5, 4, 3], seed=123, **options).load(path)
+    assert resumed.epochs_trained == 2
+    resumed.fit(x, labels, epochs=2, batch_size=7, progress=False)
+    for a, b in zip(whole.parameters(), resumed.parameters()):
+        assert np.array_equal(a.data, b.data)
+    for a, b in zip(whole.running_means, resumed.running_means):
+        assert np.array_equal(a, b)
+    assert whole.history["batch_loss"] == resumed.history["batch_loss"]
+    assert whole.current_learning_rate == resumed.current_learning_rate
+
+
+def test_checkpoint_before_training_restores_parameters(tmp_path):
+    source = NN([4, 3, 2], seed=1)
+    path = tmp_path / "fresh.npz"
+    source.save(path)
+    target = NN([4, 3, 2], seed=2).load(path)
+    for a, b in zip(source.parameters(), target.parameters()):
+        assert np.array_equal(a.data, b.data)
+    x, y = _problem([4, 3, 2], n=10)
+    source.fit(x, y, epochs=2, batch_size=3, progress=False)
+    target.fit(x, y, epochs=2, batch_size=3, progress=False)
+    for a, b in zip(source.parameters(), target.parameters()):
+        assert np.array_equal(a.data, b.data)
+
+
+def test_mismatched_or_corrupt_checkpoint_leaves_model_untouched(tmp_path):
+    from fastgrad.io import CheckpointError
+    path = tmp_path / "nn.npz"
+    NN([4, 3, 2], seed=1).save(path)
+    for other in (NN([4, 5, 2], seed=0), NN([4, 3, 2], seed=0,
+                                            dtype="float64"),
+                  NN([4, 3, 2], seed=0, output="softmax")):
+        before = [p.data.copy() for p in other.parameters()]
+        with pytest.raises(CheckpointError):
+            other.load(path)
+        assert all(np.array_equal(a, p.data)
+                   for a, p in zip(before, other.parameters()))
+    data = path.read_bytes()
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(data[: len(data) // 2])
+    net = NN([4, 3, 2], seed=0)
+    before = [p.data.copy() for p in net.parameters()]
+    with pytest.raises(CheckpointError):
+        net.load(broken)
+    assert all(np.array_equal(a, p.data)
+               for a, p in zip(before, net.parameters()))

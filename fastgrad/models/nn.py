@@ -502,39 +502,178 @@ class NN:
         epoch (nnupdatefigures) to path."""
         _plot_history(self.history, path)
 
-    # -- checkpoints -------------------------------------------------------------
-    def state_dict(self):
-        """Everything needed to resume training bit-identically: a flat dict
-        of arrays and JSON-able metadata (see save)."""
-        state = {}
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            state[f"weights.{i}"] = w.data
-            state[f"biases.{i}"] = b.data
-        for i, p in enumerate(self.running_means):
-            state[f"running_means.{i}"] = p
-        for key, values in self.history.items():
-            state[f"history.{key}"] = np.asarray(values, dtype=np.float64)
+    # -- checkpoints -------------------------------------------------------
+    def _state_arrays(self):
+        """The model's own arrays (parameters, running means), nested."""
+        return {"weights": {str(i): w.data for i, w in enumerate(self.weights)},
+                "biases": {str(i): b.data for i, b in enumerate(self.biases)},
+                "running_means": {str(i): p for i, p in
+                                  enumerate(self.running_means)}}
+
+    def save(self, path):
+        """Write a checkpoint to `path` (fastgrad.io: .npz without pickle,
+        written atomically): parameters, running means, optimiser state
+        (momentum buffers, current learning rate), the NumPy Generator
+        (shuffling) and the sampler counter (masks), history and
+        hyper-parameters. Training resumed with load() continues
+        bit-identically to an uninterrupted run."""
+        from fastgrad import io
+        arrays = self._state_arrays()
+        arrays["history"] = {key: np.asarray(values, dtype=np.float64)
+                             for key, values in self.history.items()}
+        arrays["numpy_rng"] = io.generator_state(self.rng)
+        optimizer_arrays = {}
+        optimizer_tree = (None if self.optimizer is None else
+                          encode_tree(self.optimizer.state_dict(),
+                                      optimizer_arrays))
+        arrays["optimizer"] = optimizer_arrays
         meta = {"kind": CHECKPOINT_KIND, "config": self.config(),
                 "epochs_trained": self.epochs_trained,
                 "training": self.training,
-                "numpy_rng": self.rng.bit_generator.state,
                 "sampler": self.sampler.state_dict(),
-                "has_error": self.output != "linear"}
-        return state, meta
-
-    def save(self, path):
-        """Save parameters, optimiser state and every RNG state to `path`
-        (.npz without pickle, written atomically by fastgrad.io)."""
-        from fastgrad.models import _checkpoint
-        _checkpoint.save_model(self, path)
+                "optimizer": optimizer_tree}
+        io.save_checkpoint(path, arrays, meta=meta)
 
     def load(self, path):
-        """Load a checkpoint written by save() into this model (same sizes,
-        activation and dtype); a mismatched or corrupt file raises and
-        leaves the model untouched. Returns self."""
-        from fastgrad.models import _checkpoint
-        _checkpoint.load_model(self, path)
+        """Restore a checkpoint written by save() into this model, which must
+        have the same sizes, activation, output and dtype. Everything is
+        read and validated before the model is touched: a corrupt or
+        mismatched file raises fastgrad.io.CheckpointError (a ValueError)
+        and leaves the model as it was. Returns self."""
+        from fastgrad import io
+        arrays, meta = io.load_checkpoint(path)
+        config = _check_kind(path, meta, CHECKPOINT_KIND)
+        mine = self.config()
+        differ = [f"{key}: file {config.get(key)!r}, model {mine[key]!r}"
+                  for key in ("sizes", "activation", "output", "dtype")
+                  if config.get(key) != mine[key]]
+        if differ:
+            raise io.CheckpointError(f"{path}: checkpoint of another "
+                                     "network: " + "; ".join(differ))
+        try:
+            own = {name: arrays[name] for name in
+                   io.flatten(self._state_arrays())}
+        except KeyError as missing:
+            raise io.CheckpointError(f"{path}: missing key {missing}"
+                                     ) from None
+        _check_layout(path, own, io.describe(self._state_arrays()))
+        try:
+            history = {key: arrays[f"history/{key}"].tolist()
+                       for key in self._empty_history()}
+            rng = io.restore_generator(arrays["numpy_rng"])
+            sampler = CounterRNG(meta["sampler"]["seed"],
+                                 meta["sampler"]["counter"])
+            epochs_trained = int(meta["epochs_trained"])
+            hyper = {key: config[key] for key in mine
+                     if key not in ("sizes", "activation", "output",
+                                    "dtype")}
+            optimizer = None
+            if meta.get("optimizer") is not None:
+                optimizer_arrays = {
+                    name[len("optimizer/"):]: value
+                    for name, value in arrays.items()
+                    if name.startswith("optimizer/")}
+                state = decode_tree(meta["optimizer"], optimizer_arrays)
+                previous = {key: getattr(self, key) for key in hyper}
+                try:
+                    for key, value in hyper.items():
+                        setattr(self, key, value)
+                    optimizer = self._make_optimizer()
+                finally:
+                    for key, value in previous.items():
+                        setattr(self, key, value)
+                optimizer.load_state_dict(state)
+        except io.CheckpointError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError) as err:
+            raise io.CheckpointError(
+                f"{path}: invalid NN checkpoint ({type(err).__name__}: "
+                f"{err})") from None
+        # every check passed: only now change the model
+        for name, value in own.items():
+            group, index = name.split("/")
+            if group == "running_means":
+                self.running_means[int(index)] = value.copy()
+            else:
+                getattr(self, group)[int(index)].data[...] = value
+        for key, value in hyper.items():
+            setattr(self, key, value)
+        self.history = history
+        self.rng = rng
+        self.sampler = sampler
+        self.epochs_trained = epochs_trained
+        self.training = bool(meta.get("training", True))
+        self.optimizer = optimizer
         return self
+
+
+def _check_kind(path, meta, kind):
+    from fastgrad import io
+    if meta.get("kind") != kind or "config" not in meta:
+        raise io.CheckpointError(f"{path}: not a {kind} checkpoint (kind "
+                                 f"{meta.get('kind')!r})")
+    return meta["config"]
+
+
+def _check_layout(path, arrays, expected):
+    """Raise CheckpointError listing every shape/dtype mismatch."""
+    from fastgrad import io
+    problems = []
+    for name, (shape, dtype) in expected.items():
+        found = arrays[name]
+        if found.shape != tuple(shape) or found.dtype != dtype:
+            problems.append(f"{name}: expected {tuple(shape)} {dtype}, found "
+                            f"{found.shape} {found.dtype}")
+    if problems:
+        raise io.CheckpointError(f"{path}: checkpoint does not match the "
+                                 "model:\n  " + "\n  ".join(problems))
+
+
+def encode_tree(tree, arrays, prefix="a"):
+    """A JSON-able copy of a state tree (dicts with any keys, lists, tuples,
+    scalars, None, strings, arrays); each array is moved to `arrays` under a
+    fresh key and replaced by {"__array__": key}. Inverse: decode_tree."""
+    if isinstance(tree, Tensor):
+        tree = tree.data
+    if isinstance(tree, np.ndarray):
+        key = f"{prefix}{len(arrays)}"
+        arrays[key] = tree
+        return {"__array__": key}
+    if isinstance(tree, np.generic):
+        return tree.item()
+    if isinstance(tree, dict):
+        return {"__dict__": [[encode_tree(key, arrays, prefix),
+                              encode_tree(value, arrays, prefix)]
+                             for key, value in tree.items()]}
+    if isinstance(tree, (list, tuple)):
+        kind = "__list__" if isinstance(tree, list) else "__tuple__"
+        return {kind: [encode_tree(item, arrays, prefix) for item in tree]}
+    if tree is None or isinstance(tree, (bool, int, float, str)):
+        return tree
+    raise TypeError(f"checkpoint: cannot store a {type(tree).__name__} in "
+                    "a state tree")
+
+
+def decode_tree(tree, arrays):
+    """Inverse of encode_tree."""
+    if isinstance(tree, dict):
+        if "__array__" in tree:
+            return np.array(arrays[tree["__array__"]])
+        if "__dict__" in tree:
+            return {_hashable(decode_tree(key, arrays)):
+                    decode_tree(value, arrays)
+                    for key, value in tree["__dict__"]}
+        if "__list__" in tree:
+            return [decode_tree(item, arrays) for item in tree["__list__"]]
+        if "__tuple__" in tree:
+            return tuple(decode_tree(item, arrays)
+                         for item in tree["__tuple__"])
+        raise ValueError(f"checkpoint: unknown state node {sorted(tree)}")
+    return tree
+
+
+def _hashable(key):
+    return tuple(key) if isinstance(key, list) else key
 
 
 def _progress_printer(progress):
