@@ -1,1 +1,468 @@
-# Kernels of this area go here (see _kernels.pyx).
+# Convolution and subsampling kernels (fastgrad/_conv.c): NCHW, stride 1,
+# cross-correlation (PyTorch's convention), zero padding (pad_h, pad_w) on
+# each side. IN arguments are read; OUT arguments are overwritten and
+# returned.
+from libc.stdint cimport int64_t
+from libc.stddef cimport ptrdiff_t
+
+cdef extern from "_conv.h":
+    int fg_conv2d_forward_f32(const float *x, const float *weight,
+                              const float *bias, float *out, ptrdiff_t n,
+                              ptrdiff_t c, ptrdiff_t h, ptrdiff_t w,
+                              ptrdiff_t m, ptrdiff_t kh, ptrdiff_t kw,
+                              ptrdiff_t pad_h, ptrdiff_t pad_w) nogil
+    int fg_conv2d_forward_f64(const double *x, const double *weight,
+                              const double *bias, double *out, ptrdiff_t n,
+                              ptrdiff_t c, ptrdiff_t h, ptrdiff_t w,
+                              ptrdiff_t m, ptrdiff_t kh, ptrdiff_t kw,
+                              ptrdiff_t pad_h, ptrdiff_t pad_w) nogil
+    int fg_conv2d_backward_input_f32(const float *dy, const float *weight,
+                                     float *dx, ptrdiff_t n, ptrdiff_t c,
+                                     ptrdiff_t h, ptrdiff_t w, ptrdiff_t m,
+                                     ptrdiff_t kh, ptrdiff_t kw,
+                                     ptrdiff_t pad_h, ptrdiff_t pad_w) nogil
+    int fg_conv2d_backward_input_f64(const double *dy, const double *weight,
+                                     double *dx, ptrdiff_t n, ptrdiff_t c,
+                                     ptrdiff_t h, ptrdiff_t w, ptrdiff_t m,
+                                     ptrdiff_t kh, ptrdiff_t kw,
+                                     ptrdiff_t pad_h, ptrdiff_t pad_w) nogil
+    int fg_conv2d_backward_weight_f32(const float *x, const float *dy,
+                                      float *dweight, ptrdiff_t n,
+                                      ptrdiff_t c, ptrdiff_t h, ptrdiff_t w,
+                                      ptrdiff_t m, ptrdiff_t kh,
+                                      ptrdiff_t kw, ptrdiff_t pad_h,
+                                      ptrdiff_t pad_w) nogil
+    int fg_conv2d_backward_weight_f64(const double *x, const double *dy,
+                                      double *dweight, ptrdiff_t n,
+                                      ptrdiff_t c, ptrdiff_t h, ptrdiff_t w,
+                                      ptrdiff_t m, ptrdiff_t kh,
+                                      ptrdiff_t kw, ptrdiff_t pad_h,
+                                      ptrdiff_t pad_w) nogil
+    int fg_conv2d_backward_bias_f32(const float *dy, float *dbias,
+                                    ptrdiff_t n, ptrdiff_t m,
+                                    ptrdiff_t plane) nogil
+    int fg_conv2d_backward_bias_f64(const double *dy, double *dbias,
+                                    ptrdiff_t n, ptrdiff_t m,
+                                    ptrdiff_t plane) nogil
+    int fg_meanpool_forward_f32(const float *x, float *out, ptrdiff_t planes,
+                                ptrdiff_t h, ptrdiff_t w,
+                                ptrdiff_t scale) nogil
+    int fg_meanpool_forward_f64(const double *x, double *out,
+                                ptrdiff_t planes, ptrdiff_t h, ptrdiff_t w,
+                                ptrdiff_t scale) nogil
+    int fg_meanpool_backward_f32(const float *dy, float *dx,
+                                 ptrdiff_t planes, ptrdiff_t h, ptrdiff_t w,
+                                 ptrdiff_t scale) nogil
+    int fg_meanpool_backward_f64(const double *dy, double *dx,
+                                 ptrdiff_t planes, ptrdiff_t h, ptrdiff_t w,
+                                 ptrdiff_t scale) nogil
+    int fg_maxpool2x2_forward_f32(const float *x, float *out,
+                                  int64_t *argmax, ptrdiff_t planes,
+                                  ptrdiff_t h, ptrdiff_t w) nogil
+    int fg_maxpool2x2_forward_f64(const double *x, double *out,
+                                  int64_t *argmax, ptrdiff_t planes,
+                                  ptrdiff_t h, ptrdiff_t w) nogil
+    int fg_maxpool2x2_backward_f32(const float *dy, const int64_t *argmax,
+                                   float *dx, ptrdiff_t planes, ptrdiff_t h,
+                                   ptrdiff_t w) nogil
+    int fg_maxpool2x2_backward_f64(const double *dy, const int64_t *argmax,
+                                   double *dx, ptrdiff_t planes, ptrdiff_t h,
+                                   ptrdiff_t w) nogil
+
+
+cdef object _flat(object arr):
+    """A 1-D view of a C-contiguous array; a 1-element dummy when empty (the
+    C core never reads it then), so &view[0] is always valid."""
+    if arr.size == 0:
+        return np.zeros(1, dtype=arr.dtype)
+    return arr.reshape(-1)
+
+
+cdef _raise_status(str op, int status):
+    if status == -1:
+        raise MemoryError(f"{op}: could not allocate a scratch buffer")
+    if status == -2:
+        raise ValueError(f"{op}: argmax holds an index outside its plane")
+    if status != 0:
+        raise RuntimeError(f"{op}: kernel failed with status {status}")
+
+
+cdef tuple _conv_geometry(str op, tuple x_shape, str x_name,
+                          tuple weight_shape, object pad_h, object pad_w):
+    """(oh, ow) of a convolution, after checking the padding, the channels
+    and that the kernel fits the padded input."""
+    for name, pad in (("pad_h", pad_h), ("pad_w", pad_w)):
+        if not isinstance(pad, (int, np.integer)) or isinstance(pad, bool):
+            raise TypeError(f"{op}: {name} must be an int, got "
+                            f"{type(pad).__name__}")
+        if pad < 0:
+            raise ValueError(f"{op}: {name} must be >= 0, got {pad}")
+    n, c, h, w = x_shape
+    m, c_w, kh, kw = weight_shape
+    if c_w != c:
+        raise ValueError(f"{op}: channel mismatch: {x_name} {x_shape} has "
+                         f"{c} channels but weight {weight_shape} expects "
+                         f"{c_w}")
+    if kh < 1 or kw < 1:
+        raise ValueError(f"{op}: kernel {kh}x{kw} of weight {weight_shape} "
+                         f"is empty")
+    hp, wp = h + 2 * pad_h, w + 2 * pad_w
+    if kh > hp or kw > wp:
+        raise ValueError(f"{op}: kernel {kh}x{kw} (weight {weight_shape}) is "
+                         f"larger than the padded input {hp}x{wp} "
+                         f"({x_name} {x_shape}, padding ({pad_h}, {pad_w}))")
+    return hp - kh + 1, wp - kw + 1
+
+
+def conv2d_forward(x, weight, bias, out, pad_h, pad_w):
+    """out := conv(x, weight) + bias, cross-correlation, stride 1.
+
+    IN x (N,C,H,W), weight (M,C,KH,KW), bias (M,) or None; OUT out
+    (N,M,H+2*pad_h-KH+1, W+2*pad_w-KW+1). "valid" is pad 0, "full" is
+    pad (KH-1, KW-1)."""
+    op = "conv2d_forward"
+    _check(op, "x", x, 4)
+    _check(op, "weight", weight, 4, x.dtype)
+    if bias is not None:
+        _check(op, "bias", bias, 1, x.dtype)
+    _check(op, "out", out, 4, x.dtype, writeable=True)
+    oh, ow = _conv_geometry(op, x.shape, "x", weight.shape, pad_h, pad_w)
+    n, c, h, w = x.shape
+    m, _, kh, kw = weight.shape
+    if bias is not None:
+        _check_shape(op, "bias", bias, (m,))
+    _check_shape(op, "out", out, (n, m, oh, ow))
+    _check_no_alias(op, "out", out, x=x, weight=weight, bias=bias)
+    if out.size == 0:
+        return out
+    has_bias = bias is not None
+    a, b, d, o = (_flat(x), _flat(weight),
+                  _flat(bias) if has_bias else _flat(out), _flat(out))
+    if x.dtype == np.float32:
+        status = _conv2d_forward[float](a, b, d, has_bias, o, n, c, h, w, m,
+                                        kh, kw, pad_h, pad_w)
+    else:
+        status = _conv2d_forward[double](a, b, d, has_bias, o, n, c, h, w, m,
+                                         kh, kw, pad_h, pad_w)
+    _raise_status(op, status)
+    return out
+
+
+cdef int _conv2d_forward(const floating[::1] x, const floating[::1] weight,
+                         const floating[::1] bias, bint has_bias,
+                         floating[::1] out, Py_ssize_t n, Py_ssize_t c,
+                         Py_ssize_t h, Py_ssize_t w, Py_ssize_t m,
+                         Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pad_h,
+                         Py_ssize_t pad_w):
+    cdef int status
+    cdef const floating *b = &bias[0] if has_bias else NULL
+    with nogil:
+        if floating is float:
+            status = fg_conv2d_forward_f32(&x[0], &weight[0], b, &out[0], n,
+                                           c, h, w, m, kh, kw, pad_h, pad_w)
+        else:
+            status = fg_conv2d_forward_f64(&x[0], &weight[0], b, &out[0], n,
+                                           c, h, w, m, kh, kw, pad_h, pad_w)
+    return status
+
+
+def conv2d_backward_input(dy, weight, dx, pad_h, pad_w):
+    """dx[n,c,h,w] := sum_{m,p,q} dy[n,m,h+pad_h-p,w+pad_w-q] weight[m,c,p,q]
+    (the input gradient of conv2d_forward).
+
+    IN dy (N,M,OH,OW), weight (M,C,KH,KW); OUT dx (N,C,H,W)."""
+    op = "conv2d_backward_input"
+    _check(op, "dy", dy, 4)
+    _check(op, "weight", weight, 4, dy.dtype)
+    _check(op, "dx", dx, 4, dy.dtype, writeable=True)
+    oh, ow = _conv_geometry(op, dx.shape, "dx", weight.shape, pad_h, pad_w)
+    n, c, h, w = dx.shape
+    m, _, kh, kw = weight.shape
+    _check_shape(op, "dy", dy, (n, m, oh, ow))
+    _check_no_alias(op, "dx", dx, dy=dy, weight=weight)
+    if dx.size == 0:
+        return dx
+    a, b, o = _flat(dy), _flat(weight), _flat(dx)
+    if dy.dtype == np.float32:
+        status = _conv2d_backward_input[float](a, b, o, n, c, h, w, m, kh, kw,
+                                               pad_h, pad_w)
+    else:
+        status = _conv2d_backward_input[double](a, b, o, n, c, h, w, m, kh,
+                                                kw, pad_h, pad_w)
+    _raise_status(op, status)
+    return dx
+
+
+cdef int _conv2d_backward_input(const floating[::1] dy,
+                                const floating[::1] weight,
+                                floating[::1] dx, Py_ssize_t n, Py_ssize_t c,
+                                Py_ssize_t h, Py_ssize_t w, Py_ssize_t m,
+                                Py_ssize_t kh, Py_ssize_t kw,
+                                Py_ssize_t pad_h, Py_ssize_t pad_w):
+    cdef int status
+    with nogil:
+        if floating is float:
+            status = fg_conv2d_backward_input_f32(
+                &dy[0], &weight[0], &dx[0], n, c, h, w, m, kh, kw, pad_h,
+                pad_w)
+        else:
+            status = fg_conv2d_backward_input_f64(
+                &dy[0], &weight[0], &dx[0], n, c, h, w, m, kh, kw, pad_h,
+                pad_w)
+    return status
+
+
+def conv2d_backward_weight(x, dy, dweight, pad_h, pad_w):
+    """dweight[m,c,p,q] := sum_{n,i,j} dy[n,m,i,j] xpad[n,c,i+p,j+q].
+
+    The batch is reduced in fixed chunks of samples whose partial sums are
+    added in chunk order, so the result does not depend on the thread count.
+    IN x (N,C,H,W), dy (N,M,OH,OW); OUT dweight (M,C,KH,KW)."""
+    op = "conv2d_backward_weight"
+    _check(op, "x", x, 4)
+    _check(op, "dy", dy, 4, x.dtype)
+    _check(op, "dweight", dweight, 4, x.dtype, writeable=True)
+    oh, ow = _conv_geometry(op, x.shape, "x", dweight.shape, pad_h, pad_w)
+    n, c, h, w = x.shape
+    m, _, kh, kw = dweight.shape
+    _check_shape(op, "dy", dy, (n, m, oh, ow))
+    _check_no_alias(op, "dweight", dweight, x=x, dy=dy)
+    if dweight.size == 0:
+        return dweight
+    a, b, o = _flat(x), _flat(dy), _flat(dweight)
+    if x.dtype == np.float32:
+        status = _conv2d_backward_weight[float](a, b, o, n, c, h, w, m, kh,
+                                                kw, pad_h, pad_w)
+    else:
+        status = _conv2d_backward_weight[double](a, b, o, n, c, h, w, m, kh,
+                                                 kw, pad_h, pad_w)
+    _raise_status(op, status)
+    return dweight
+
+
+cdef int _conv2d_backward_weight(const floating[::1] x,
+                                 const floating[::1] dy,
+                                 floating[::1] dweight, Py_ssize_t n,
+                                 Py_ssize_t c, Py_ssize_t h, Py_ssize_t w,
+                                 Py_ssize_t m, Py_ssize_t kh, Py_ssize_t kw,
+                                 Py_ssize_t pad_h, Py_ssize_t pad_w):
+    cdef int status
+    with nogil:
+        if floating is float:
+            status = fg_conv2d_backward_weight_f32(
+                &x[0], &dy[0], &dweight[0], n, c, h, w, m, kh, kw, pad_h,
+                pad_w)
+        else:
+            status = fg_conv2d_backward_weight_f64(
+                &x[0], &dy[0], &dweight[0], n, c, h, w, m, kh, kw, pad_h,
+                pad_w)
+    return status
+
+
+def conv2d_backward_bias(dy, dbias):
+    """dbias[m] := sum_{n,i,j} dy[n,m,i,j] (fixed summation order).
+
+    IN dy (N,M,OH,OW); OUT dbias (M,)."""
+    op = "conv2d_backward_bias"
+    _check(op, "dy", dy, 4)
+    _check(op, "dbias", dbias, 1, dy.dtype, writeable=True)
+    n, m, oh, ow = dy.shape
+    _check_shape(op, "dbias", dbias, (m,))
+    _check_no_alias(op, "dbias", dbias, dy=dy)
+    if dbias.size == 0:
+        return dbias
+    if dy.dtype == np.float32:
+        _conv2d_backward_bias[float](_flat(dy), _flat(dbias), n, m, oh * ow)
+    else:
+        _conv2d_backward_bias[double](_flat(dy), _flat(dbias), n, m, oh * ow)
+    return dbias
+
+
+cdef int _conv2d_backward_bias(const floating[::1] dy, floating[::1] dbias,
+                               Py_ssize_t n, Py_ssize_t m, Py_ssize_t plane):
+    cdef int status
+    with nogil:
+        if floating is float:
+            status = fg_conv2d_backward_bias_f32(&dy[0], &dbias[0], n, m,
+                                                 plane)
+        else:
+            status = fg_conv2d_backward_bias_f64(&dy[0], &dbias[0], n, m,
+                                                 plane)
+    return status
+
+
+cdef _check_scale(str op, object scale, tuple shape):
+    if not isinstance(scale, (int, np.integer)) or isinstance(scale, bool):
+        raise TypeError(f"{op}: scale must be an int, got "
+                        f"{type(scale).__name__}")
+    if scale < 1:
+        raise ValueError(f"{op}: scale must be >= 1, got {scale}")
+    if shape[2] % scale or shape[3] % scale:
+        raise ValueError(f"{op}: height and width of {shape} must be "
+                         f"divisible by the scale {scale}")
+
+
+def meanpool_forward(x, out, scale):
+    """out[n,c,i,j] := mean of x[n,c,i*s:(i+1)*s, j*s:(j+1)*s], s = scale
+    (DeepLearnToolbox's subsampling layer).
+
+    IN x (N,C,H,W) with H, W divisible by scale; OUT out (N,C,H/s,W/s)."""
+    op = "meanpool_forward"
+    _check(op, "x", x, 4)
+    _check(op, "out", out, 4, x.dtype, writeable=True)
+    _check_scale(op, scale, x.shape)
+    n, c, h, w = x.shape
+    _check_shape(op, "out", out, (n, c, h // scale, w // scale))
+    _check_no_alias(op, "out", out, x=x)
+    if out.size == 0:
+        return out
+    if x.dtype == np.float32:
+        _meanpool_forward[float](_flat(x), _flat(out), n * c, h, w, scale)
+    else:
+        _meanpool_forward[double](_flat(x), _flat(out), n * c, h, w, scale)
+    return out
+
+
+cdef int _meanpool_forward(const floating[::1] x, floating[::1] out,
+                           Py_ssize_t planes, Py_ssize_t h, Py_ssize_t w,
+                           Py_ssize_t scale):
+    cdef int status
+    with nogil:
+        if floating is float:
+            status = fg_meanpool_forward_f32(&x[0], &out[0], planes, h, w,
+                                             scale)
+        else:
+            status = fg_meanpool_forward_f64(&x[0], &out[0], planes, h, w,
+                                             scale)
+    return status
+
+
+def meanpool_backward(dy, dx, scale):
+    """dx[n,c,h,w] := dy[n,c,h//s,w//s] / s^2, s = scale.
+
+    IN dy (N,C,H/s,W/s); OUT dx (N,C,H,W) with H, W divisible by scale."""
+    op = "meanpool_backward"
+    _check(op, "dy", dy, 4)
+    _check(op, "dx", dx, 4, dy.dtype, writeable=True)
+    _check_scale(op, scale, dx.shape)
+    n, c, h, w = dx.shape
+    _check_shape(op, "dy", dy, (n, c, h // scale, w // scale))
+    _check_no_alias(op, "dx", dx, dy=dy)
+    if dx.size == 0:
+        return dx
+    if dy.dtype == np.float32:
+        _meanpool_backward[float](_flat(dy), _flat(dx), n * c, h, w, scale)
+    else:
+        _meanpool_backward[double](_flat(dy), _flat(dx), n * c, h, w, scale)
+    return dx
+
+
+cdef int _meanpool_backward(const floating[::1] dy, floating[::1] dx,
+                            Py_ssize_t planes, Py_ssize_t h, Py_ssize_t w,
+                            Py_ssize_t scale):
+    cdef int status
+    with nogil:
+        if floating is float:
+            status = fg_meanpool_backward_f32(&dy[0], &dx[0], planes, h, w,
+                                              scale)
+        else:
+            status = fg_meanpool_backward_f64(&dy[0], &dx[0], planes, h, w,
+                                              scale)
+    return status
+
+
+def maxpool2x2_forward(x, out, argmax):
+    """out[n,c,i,j] := max of the 2x2 block x[n,c,2i:2i+2,2j:2j+2];
+    argmax[n,c,i,j] := flat index h*W+w of that max within its input plane
+    (the first in row-major order on ties). An odd last row or column is
+    ignored (floor, like torch.nn.MaxPool2d).
+
+    IN x (N,C,H,W); OUT out (N,C,H//2,W//2), argmax int64 (same shape)."""
+    op = "maxpool2x2_forward"
+    _check(op, "x", x, 4)
+    _check(op, "out", out, 4, x.dtype, writeable=True)
+    n, c, h, w = x.shape
+    shape = (n, c, h // 2, w // 2)
+    _check_shape(op, "out", out, shape)
+    _check_index_array(op, "argmax", argmax, shape, writeable=True)
+    _check_no_alias(op, "out", out, x=x, argmax=argmax)
+    _check_no_alias(op, "argmax", argmax, x=x)
+    if out.size == 0:
+        return out, argmax
+    a, o, i = _flat(x), _flat(out), _flat(argmax)
+    if x.dtype == np.float32:
+        _maxpool2x2_forward[float](a, o, i, n * c, h, w)
+    else:
+        _maxpool2x2_forward[double](a, o, i, n * c, h, w)
+    return out, argmax
+
+
+cdef _check_index_array(str op, str name, object arr, tuple shape,
+                        bint writeable):
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"{op}: {name} must be a numpy.ndarray, "
+                        f"got {type(arr).__name__}")
+    if arr.dtype != np.int64:
+        raise TypeError(f"{op}: {name} must be int64, got {arr.dtype}")
+    if not arr.flags.c_contiguous:
+        raise ValueError(f"{op}: {name} must be C-contiguous")
+    if writeable and not arr.flags.writeable:
+        raise ValueError(f"{op}: output {name} is read-only")
+    _check_shape(op, name, arr, shape)
+
+
+cdef int _maxpool2x2_forward(const floating[::1] x, floating[::1] out,
+                             int64_t[::1] argmax, Py_ssize_t planes,
+                             Py_ssize_t h, Py_ssize_t w):
+    cdef int status
+    with nogil:
+        if floating is float:
+            status = fg_maxpool2x2_forward_f32(&x[0], &out[0], &argmax[0],
+                                               planes, h, w)
+        else:
+            status = fg_maxpool2x2_forward_f64(&x[0], &out[0], &argmax[0],
+                                               planes, h, w)
+    return status
+
+
+def maxpool2x2_backward(dy, argmax, dx):
+    """dx := 0, then dx[n,c].flat[argmax[n,c,i,j]] += dy[n,c,i,j].
+
+    IN dy (N,C,H//2,W//2), argmax int64 (same shape); OUT dx (N,C,H,W)."""
+    op = "maxpool2x2_backward"
+    _check(op, "dy", dy, 4)
+    _check(op, "dx", dx, 4, dy.dtype, writeable=True)
+    n, c, h, w = dx.shape
+    shape = (n, c, h // 2, w // 2)
+    _check_shape(op, "dy", dy, shape)
+    _check_index_array(op, "argmax", argmax, shape, writeable=False)
+    _check_no_alias(op, "dx", dx, dy=dy, argmax=argmax)
+    if dx.size == 0:
+        return dx
+    a, i, o = _flat(dy), _flat(argmax), _flat(dx)
+    if dy.dtype == np.float32:
+        status = _maxpool2x2_backward[float](a, i, o, n * c, h, w)
+    else:
+        status = _maxpool2x2_backward[double](a, i, o, n * c, h, w)
+    _raise_status(op, status)
+    return dx
+
+
+cdef int _maxpool2x2_backward(const floating[::1] dy,
+                              const int64_t[::1] argmax, floating[::1] dx,
+                              Py_ssize_t planes, Py_ssize_t h, Py_ssize_t w):
+    cdef int status
+    with nogil:
+        if floating is float:
+            status = fg_maxpool2x2_backward_f32(&dy[0], &argmax[0], &dx[0],
+                                                planes, h, w)
+        else:
+            status = fg_maxpool2x2_backward_f64(&dy[0], &argmax[0], &dx[0],
+                                                planes, h, w)
+    return status
+
+
+KERNELS += ["conv2d_forward", "conv2d_backward_input",
+            "conv2d_backward_weight", "conv2d_backward_bias",
+            "meanpool_forward", "meanpool_backward",
+            "maxpool2x2_forward", "maxpool2x2_backward"]

@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
-    "IDXError", "read_idx", "parse_idx", "search_dirs", "cache_dir", "find_files", "load_mnist",
+    "IDXError", "read_idx", "parse_idx", "search_dirs", "cache_dir",
+    "find_files", "load_mnist",
     "load_mnist_test", "load_fashion_mnist", "mnist10k_split", "download",
     "to_float", "zscore", "normalize", "one_hot", "synthetic_like",
     "DATASETS",
@@ -62,7 +63,8 @@ _TEST_LABELS = "t10k-labels-idx1-ubyte"
 DATASETS = {
     "mnist": {
         "base_url": "https://ossci-datasets.s3.amazonaws.com/mnist/",
-        "how_to_get": ("fastgrad.datasets.download('mnist') (needs "
+        "how_to_get": ("fastgrad.datasets.download('mnist') or python -m "
+                       "fastgrad.datasets download mnist (needs "
                        "internet), or copy the four IDX files into "
                        "$FASTGRAD_DATA/mnist/"),
         "files": {
@@ -150,7 +152,8 @@ def parse_idx(data, source="<bytes>"):
                        "(first two bytes must be zero); not an IDX file")
     type_code, ndim = data[2], data[3]
     if type_code not in _IDX_DTYPES:
-        raise IDXError(f"{source}: unknown IDX data type code 0x{type_code:02x}"
+        raise IDXError(f"{source}: unknown IDX data type code "
+                       f"0x{type_code:02x}"
                        f" (known: {', '.join(hex(c) for c in _IDX_DTYPES)})")
     if ndim == 0:
         raise IDXError(f"{source}: IDX header declares 0 dimensions")
@@ -160,7 +163,8 @@ def parse_idx(data, source="<bytes>"):
                        f"{ndim} dimensions need {header_size})")
     shape = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, 4))
     dtype = _IDX_DTYPES[type_code]
-    expected = header_size + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    n_items = int(np.prod(shape, dtype=np.int64))
+    expected = header_size + n_items * dtype.itemsize
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "over-long"
         raise IDXError(f"{source}: {what} IDX file: header says shape {shape} "
@@ -274,7 +278,7 @@ def find_files(name, stems, data_dir=None):
 
 
 def _check_pair(images, labels, images_path, labels_path):
-    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+    if images.dtype != np.uint8 or images.shape[1:] != (28, 28):
         raise IDXError(f"{images_path}: expected uint8 images of shape "
                        f"(n, 28, 28), found {images.dtype} {images.shape}")
     if labels.dtype != np.uint8 or labels.ndim != 1:
@@ -284,7 +288,8 @@ def _check_pair(images, labels, images_path, labels_path):
         raise IDXError(f"{images_path} has {images.shape[0]} images but "
                        f"{labels_path} has {labels.shape[0]} labels")
     if labels.size and labels.max() > 9:
-        raise IDXError(f"{labels_path}: label {int(labels.max())} outside 0..9")
+        raise IDXError(f"{labels_path}: label {int(labels.max())} "
+                       "outside 0..9")
 
 
 def _load(name, stems, data_dir):
@@ -319,7 +324,8 @@ def load_mnist(data_dir=None):
 
 
 def load_mnist_test(data_dir=None):
-    """MNIST's 10,000 test images: (x uint8 (10000, 28, 28), y uint8 (10000,))."""
+    """MNIST's 10,000 test images: x uint8 (10000, 28, 28), y uint8
+    (10000,)."""
     return _load("mnist", (_TEST_IMAGES, _TEST_LABELS), data_dir)
 
 
@@ -381,10 +387,17 @@ def _checksum_ok(path, gz_md5=None, raw_md5=None):
 
 
 def _fetch(url, destination, timeout):
-    """Stream url into the open binary file destination; return byte count."""
+    """Stream url into the open binary file destination; return byte count.
+
+    Loopback URLs bypass any proxy from the environment (a local mirror or
+    test server is never behind one)."""
     request = urllib.request.Request(url, headers={"User-Agent": "fastgrad"})
+    if _is_loopback(urllib.parse.urlparse(url).hostname or ""):
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    else:
+        opener = urllib.request.build_opener()
     total = 0
-    with urllib.request.urlopen(request, timeout=timeout) as response:
+    with opener.open(request, timeout=timeout) as response:
         while True:
             chunk = response.read(1 << 16)
             if not chunk:
@@ -576,7 +589,8 @@ def one_hot(labels, n_classes, dtype=np.float32):
         raise ValueError(f"one_hot: labels must be 1-D, got shape "
                          f"{labels.shape}")
     if not np.issubdtype(labels.dtype, np.integer):
-        raise TypeError(f"one_hot: labels must be integers, got {labels.dtype}")
+        raise TypeError(f"one_hot: labels must be integers, got "
+                        f"{labels.dtype}")
     n_classes = int(n_classes)
     if n_classes < 1:
         raise ValueError(f"one_hot: n_classes must be >= 1, got {n_classes}")
@@ -610,3 +624,42 @@ def synthetic_like(name, n, seed=0):
     noise = rng.normal(0.0, 0.15, size=(n, 28, 28))
     images = np.clip(prototypes[labels] + noise, 0.0, 1.0)
     return np.rint(images * 255).astype(np.uint8), labels
+
+
+# --------------------------------------------------------------------- CLI
+
+def main(argv=None):
+    """``python -m fastgrad.datasets download NAME [--data-dir DIR]
+    [--base-url URL]`` and ``python -m fastgrad.datasets where NAME``."""
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m fastgrad.datasets",
+                                     description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    fetch = commands.add_parser("download", help="fetch and verify a set")
+    fetch.add_argument("name", choices=sorted(_ALIASES))
+    fetch.add_argument("--data-dir", default=None)
+    fetch.add_argument("--base-url", default=None)
+    where = commands.add_parser("where", help="show where a set is found")
+    where.add_argument("name", choices=sorted(_ALIASES))
+    where.add_argument("--data-dir", default=None)
+    args = parser.parse_args(argv)
+    if args.command == "download":
+        try:
+            target = download(args.name, args.data_dir, args.base_url)
+        except (OSError, ValueError) as err:
+            print(f"error: {err}")
+            return 1
+        print(f"{_canonical(args.name)}: verified files in {target}")
+        return 0
+    try:
+        paths = find_files(args.name, _ALL, args.data_dir)
+    except FileNotFoundError as err:
+        print(err)
+        return 1
+    for path in paths.values():
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

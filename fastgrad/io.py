@@ -223,7 +223,9 @@ def load_checkpoint(path, expected=None):
     path : str or Path
     expected : optional dict name -> (shape, dtype) (see :func:`describe`);
         ``None`` for shape or dtype skips that check. With ``expected``, the
-        file must hold exactly these names.
+        file must hold exactly these names. Strings match strings of any
+        length; 0-d integers match any integer dtype (a Python int is saved
+        as int64, or as uint64 from 2**63 on, e.g. a 64-bit seed).
 
     Returns
     -------
@@ -291,9 +293,15 @@ def _validate(path, arrays, expected):
                             f"found {found.shape}")
         if dtype is not None:
             dtype = np.dtype(dtype)
-            # Strings: any length of the same kind is fine.
-            same = (found.dtype.kind == dtype.kind if dtype.kind in "US"
-                    else found.dtype == dtype)
+            # Strings: any length of the same kind is fine. 0-d integers
+            # (Python ints: int64, or uint64 from 2**63 on) match any
+            # integer dtype, so a counter crossing 2**63 still loads.
+            if dtype.kind in "US":
+                same = found.dtype.kind == dtype.kind
+            elif found.ndim == 0 and dtype.kind in "iu":
+                same = found.dtype.kind in "iu"
+            else:
+                same = found.dtype == dtype
             if not same:
                 problems.append(f"key {name!r}: expected dtype {dtype}, "
                                 f"found {found.dtype}")

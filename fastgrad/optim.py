@@ -163,7 +163,9 @@ class LinearWarmup(Schedule):
     linearly from `start_factor` at time 0 to 1 at time `duration` (steps,
     or epochs, fractional within an epoch when the optimiser knows
     steps_per_epoch), then stays 1. start_factor=None starts from the
-    *unscaled* lr, i.e. 1/scale_ratio: lr goes from lr to lr*B/B0."""
+    *unscaled* lr, i.e. 1/scale_ratio: lr goes from lr to lr*B/B0 (so with
+    lr_scaling="none" there is nothing to warm up; give start_factor, e.g.
+    0.0, for a warm-up from zero)."""
 
     def __init__(self, duration, unit="steps", start_factor=None):
         self.unit = _choice("LinearWarmup", "unit", unit, SCHEDULE_UNITS)
@@ -356,8 +358,8 @@ class Optimizer:
     # -- groups --
     def _build_groups(self, params):
         name = type(self).__name__
-        if isinstance(params, dict):
-            params = [params]
+        if isinstance(params, dict) or hasattr(params, "data"):
+            params = [params]  # one group, or one parameter
         params = list(params)
         if not params:
             raise ValueError(f"{name}: got an empty parameter list")
@@ -732,6 +734,15 @@ class SGD(Optimizer):
     weight_decay=0 to exclude them (DeepLearnToolbox leaves biases out).
     With a constant lr both conventions give the same weights (v_dlt =
     lr v_standard); they differ when the lr changes, unless corrected.
+
+    Batch size (see the module docstring): lr is the rate at
+    base_batch_size B0 for a mean loss; lr_scaling="linear"/"sqrt" makes
+    step(batch_size=B) use lr*B/B0 / lr*sqrt(B/B0); loss_reduction="sum"
+    divides the gradient by B first (a summed loss already grows with B);
+    accumulation_steps=k updates on every k-th step() with the mean
+    gradient over the k micro-batches, at the rate for their total size;
+    schedule multiplies the rate (LinearWarmup * StepDecay ...). Parameters
+    without a gradient (.grad None) are skipped, their buffers untouched.
     """
     _HYPER = {"lr": None, "momentum": 0.0, "dampening": 0.0,
               "nesterov": False, "weight_decay": 0.0,

@@ -46,7 +46,8 @@ def _as_tiles(weights, shape):
                     "perfect square; pass shape=(height, width)")
             shape = (side, side)
         shape = tuple(int(s) for s in shape)
-        if len(shape) != 2 or min(shape) < 1 or shape[0] * shape[1] != n_pixels:
+        if (len(shape) != 2 or min(shape) < 1
+                or shape[0] * shape[1] != n_pixels):
             raise ValueError(f"visualize: shape {shape} does not hold the "
                              f"{n_pixels} values of each filter")
         weights = weights.reshape(-1, *shape)

@@ -125,7 +125,8 @@ def _corruptions(data):
     # the .npy header), a cut in the middle and at the end, garbage, empty.
     flip = bytearray(data)
     flip[len(data) // 4] ^= 0xFF
-    return {"flipped byte": bytes(flip), "truncated half": data[:len(data) // 2],
+    return {"flipped byte": bytes(flip),
+            "truncated half": data[:len(data) // 2],
             "truncated tail": data[:-10], "garbage": b"not a zip file" * 9,
             "empty": b""}
 
@@ -305,6 +306,26 @@ def test_restore_generator_errors_leave_rng_unchanged():
     assert rng.bit_generator.state == state
     with pytest.raises(TypeError):
         io.generator_state(object())
+
+
+def test_python_int_scalars_match_any_integer_dtype(tmp_path):
+    # A CounterRNG-style state: 64-bit seed and counter as Python ints.
+    small = {"rng": {"seed": 5, "counter": 7}}
+    large = {"rng": {"seed": 2**64 - 1, "counter": 2**63 + 5}}
+    io.save_checkpoint(tmp_path / "c.npz", large)
+    arrays, _ = io.load_checkpoint(tmp_path / "c.npz",
+                                   expected=io.describe(small))
+    assert int(arrays["rng/seed"]) == 2**64 - 1
+    assert int(arrays["rng/counter"]) == 2**63 + 5
+    with pytest.raises(io.CheckpointError, match="expected dtype int64"):
+        io.save_checkpoint(tmp_path / "f.npz", {"rng": {"seed": 1.5,
+                                                        "counter": 0}})
+        io.load_checkpoint(tmp_path / "f.npz", expected=io.describe(small))
+    with pytest.raises(io.CheckpointError, match="expected dtype int64"):
+        io.save_checkpoint(tmp_path / "v.npz", {"rng": {
+            "seed": np.zeros(1, np.uint64), "counter": 0}})
+        io.load_checkpoint(tmp_path / "v.npz", expected={
+            "rng/seed": ((1,), np.int64), "rng/counter": ((), np.int64)})
 
 
 def test_atomic_write_mode_and_cleanup(tmp_path):

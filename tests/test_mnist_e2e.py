@@ -26,7 +26,7 @@ def test_mlp_from_tensor_ops_learns_mnist(data_dir):
     def logits(x):
         return ops.linear(ops.linear(x, w1, b1, "tanh_opt"), w2, b2)
 
-    batch_size, learning_rate = 50, 0.1
+    batch_size, learning_rate = 50, 0.5
     for epoch in range(3):
         order = rng.permutation(len(x_train))
         for start in range(0, len(order), batch_size):

@@ -299,7 +299,7 @@ def test_mismatched_shapes_name_the_op(shapes):
             function(a, b)
 
 
-@pytest.mark.parametrize("shapes", [((3,), (3, 2)), ((2, 3), (2, 3)),
+@pytest.mark.parametrize("shapes", [((3,), (2, 2)), ((2, 3), (2, 3)),
                                     ((2, 3, 4), (5, 4, 2))])
 def test_matmul_shape_errors(shapes):
     a, b = (fastgrad.tensor(np.zeros(s, np.float32)) for s in shapes)

@@ -836,3 +836,26 @@ def test_sgd_trains_a_model_built_from_tensor_ops():
         optimizer.step()
     np.testing.assert_allclose(weight.data[0], [1.0, -2.0, 0.5], atol=1e-3)
     np.testing.assert_allclose(bias.data, [0.3], atol=1e-3)
+
+
+@given(shape=hnp.array_shapes(min_dims=1, max_dims=3, min_side=1,
+                              max_side=7),
+       axis=st.integers(0, 2), extra=st.integers(1, 3),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_sgd_kernel_rejects_drawn_shape_mismatches(shape, axis, extra, dtype):
+    axis = min(axis, len(shape) - 1)
+    other = tuple(n + extra if k == axis else n for k, n in enumerate(shape))
+    param = np.zeros(shape, dtype)
+    before = param.copy()
+    with pytest.raises(ValueError, match=r"sgd_update: grads\[0\]"):
+        _kernels.sgd_update([param], [np.ones(other, dtype)], None, 0.1)
+    with pytest.raises(ValueError, match=r"sgd_update: buffers\[0\]"):
+        _kernels.sgd_update([param], [np.ones(shape, dtype)],
+                            [np.zeros(other, dtype)], 0.1, momentum=0.9)
+    np.testing.assert_array_equal(param, before)  # nothing was written
+
+
+def test_noise_scale_with_momentum():
+    assert optim.noise_scale(0.1, 100, 60000, momentum=0.9) == \
+        pytest.approx(0.1 / 0.1 * (600 - 1))
+    assert optim.noise_scale(0.1, 100) == pytest.approx(1e-3)

@@ -72,7 +72,8 @@ def filtered_png(image, filter_type):
 
 @given(image=hnp.arrays(np.uint8, st.one_of(
     hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=9),
-    st.tuples(st.integers(1, 6), st.integers(1, 6), st.sampled_from([2, 3, 4])))))
+    st.tuples(st.integers(1, 6), st.integers(1, 6),
+              st.sampled_from([2, 3, 4])))))
 def test_png_round_trip(image):
     data = png.encode_png(image)
     np.testing.assert_array_equal(independent_decode(data), image)
@@ -98,7 +99,8 @@ def test_png_errors(tmp_path):
     path = tmp_path / "bad.png"
     for bad, message in [(b"GIF89a" + data[6:], "signature"),
                          (data[:-20], "truncated"),
-                         (data[:40] + bytes([data[40] ^ 1]) + data[41:], "CRC")]:
+                         (data[:40] + bytes([data[40] ^ 1]) + data[41:],
+                          "CRC")]:
         path.write_bytes(bad)
         with pytest.raises(ValueError, match=message) as info:
             png.read_png(path)

@@ -1,0 +1,728 @@
+/*
+ * Direct convolution and subsampling kernels (see _conv.h for the math).
+ *
+ * The file is a template: the part below `#else` is compiled twice, for
+ * float (f32) and double (f64), by including this file from itself with
+ * FG_T, FG_SFX and the vector macros defined.
+ *
+ * Every convolution is reduced to one core, a multi-channel correlation of
+ * zero-padded planes:
+ *   y[m,i,j] = init[m] + sum_{c,p,q} k[m,c,p,q] * in[c,i+p,j+q]
+ * forward: in = padded x, k = weight; backward-input: in = dy padded by
+ * (KH-1, KW-1) and read from offset (pad_h, pad_w), k = weight flipped and
+ * transposed to (C,M,KH,KW). The AVX2 version computes tiles of 2 output
+ * maps x 4 rows x one vector of columns in registers (8 accumulators); the
+ * last tile of a plane overlaps the previous one instead of taking a scalar
+ * tail, which rewrites identical values. The weight gradient keeps
+ * 2 maps x up to 5 kernel columns of vector accumulators over all samples
+ * of a fixed batch chunk, then reduces them horizontally once per chunk.
+ *
+ * An element's arithmetic (order of the multiply-adds, lane it lives in)
+ * never depends on how work is split between threads, so results are
+ * bitwise identical for any thread count.
+ */
+#ifndef FG_CONV_TEMPLATE
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "_conv.h"
+#include "_omp.h"
+#include "_simd.h"
+
+#if FG_HAVE_X86_DISPATCH
+#include <immintrin.h>
+#endif
+
+#define FG_CONV_CAT2(a, b) a##_##b
+#define FG_CONV_CAT(a, b) FG_CONV_CAT2(a, b)
+#define FN(name) FG_CONV_CAT(name, FG_SFX)
+
+#define FG_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define FG_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Loading FG_MASK32 + 8 - k (FG_MASK64 + 4 - k) gives a lane mask of the
+ * first k lanes. */
+static const int32_t FG_MASK32[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
+                                      0, 0, 0, 0, 0, 0, 0, 0};
+static const int64_t FG_MASK64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
+
+static int fg_conv_use_avx2 = -1;
+
+static int fg_conv_avx2(void)
+{
+    if (fg_conv_use_avx2 < 0) {
+        fg_conv_use_avx2 = fg_cpu_has_avx2();
+    }
+    return fg_conv_use_avx2;
+}
+
+#define FG_CONV_TEMPLATE 1
+
+#define FG_T float
+#define FG_SFX f32
+#define FG_VL 8
+#define VEC __m256
+#define VLOADU(p) _mm256_loadu_ps(p)
+#define VSTOREU(p, v) _mm256_storeu_ps(p, v)
+#define VMASK(k) _mm256_loadu_si256((const __m256i *)(FG_MASK32 + 8 - (k)))
+#define VMASKLOAD(p, mask) _mm256_maskload_ps(p, mask)
+#define VMASKSTORE(p, mask, v) _mm256_maskstore_ps(p, mask, v)
+#define VSET1(v) _mm256_set1_ps(v)
+#define VZERO() _mm256_setzero_ps()
+#define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#include "_conv.c"
+#undef FG_T
+#undef FG_SFX
+#undef FG_VL
+#undef VEC
+#undef VLOADU
+#undef VSTOREU
+#undef VMASK
+#undef VMASKLOAD
+#undef VMASKSTORE
+#undef VSET1
+#undef VZERO
+#undef VFMA
+
+#define FG_T double
+#define FG_SFX f64
+#define FG_VL 4
+#define VEC __m256d
+#define VLOADU(p) _mm256_loadu_pd(p)
+#define VSTOREU(p, v) _mm256_storeu_pd(p, v)
+#define VMASK(k) _mm256_loadu_si256((const __m256i *)(FG_MASK64 + 4 - (k)))
+#define VMASKLOAD(p, mask) _mm256_maskload_pd(p, mask)
+#define VMASKSTORE(p, mask, v) _mm256_maskstore_pd(p, mask, v)
+#define VSET1(v) _mm256_set1_pd(v)
+#define VZERO() _mm256_setzero_pd()
+#define VFMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#include "_conv.c"
+
+#else /* FG_CONV_TEMPLATE: the body, compiled once per type */
+
+#define T FG_T
+
+/* Horizontal sum of a vector, lanes added in a fixed order. */
+#if FG_HAVE_X86_DISPATCH
+FG_TARGET_AVX2 static inline T FN(hsum)(VEC v)
+{
+    T lanes[FG_VL], total = 0;
+    int k;
+    VSTOREU(lanes, v);
+    for (k = 0; k < FG_VL; k++) {
+        total += lanes[k];
+    }
+    return total;
+}
+#endif
+
+/* dst[k] := src[k] zero-padded by (ph, pw) on each side, for `planes`
+ * planes of h x w. */
+static void FN(pad_planes)(const T *src, ptrdiff_t planes, ptrdiff_t h,
+                           ptrdiff_t w, ptrdiff_t ph, ptrdiff_t pw, T *dst)
+{
+    ptrdiff_t k, i, hp = h + 2 * ph, wp = w + 2 * pw;
+    memset(dst, 0, (size_t)(planes * hp * wp) * sizeof(T));
+    for (k = 0; k < planes; k++) {
+        for (i = 0; i < h; i++) {
+            memcpy(dst + (k * hp + i + ph) * wp + pw, src + (k * h + i) * w,
+                   (size_t)w * sizeof(T));
+        }
+    }
+}
+
+/* y[m,i,j] = init[m] + sum_{c,p,q} k[m,c,p,q] * in[c*plane + (i+p)*ld
+ * + j+q] for maps m0 <= m < m1, i < oh, j < ow (portable C). */
+static void FN(corr_portable)(const T *in, ptrdiff_t plane, ptrdiff_t ld,
+                              ptrdiff_t c_in, const T *k, ptrdiff_t kh,
+                              ptrdiff_t kw, const T *init, T *y,
+                              ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t oh,
+                              ptrdiff_t ow)
+{
+    ptrdiff_t m, i, j, c, p, q;
+    for (m = m0; m < m1; m++) {
+        for (i = 0; i < oh; i++) {
+            T *row = y + (m * oh + i) * ow;
+            T start = init ? init[m] : (T)0;
+            for (j = 0; j < ow; j++) {
+                row[j] = start;
+            }
+            for (c = 0; c < c_in; c++) {
+                for (p = 0; p < kh; p++) {
+                    const T *src = in + c * plane + (i + p) * ld;
+                    const T *wrow = k + ((m * c_in + c) * kh + p) * kw;
+                    for (q = 0; q < kw; q++) {
+                        T wv = wrow[q];
+                        for (j = 0; j < ow; j++) {
+                            row[j] += wv * src[j + q];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#if FG_HAVE_X86_DISPATCH
+/* One register tile of the correlation: maps a and b (may be equal), R
+ * rows, one vector of columns; `in` and `ya`, `yb` point at the tile's
+ * top-left element. */
+FG_TARGET_AVX2 static inline __attribute__((always_inline)) void
+FN(corr_tile)(const T *in, ptrdiff_t plane, ptrdiff_t ld, ptrdiff_t c_in,
+              const T *ka, const T *kb, ptrdiff_t kh, ptrdiff_t kw,
+              T inita, T initb, T *ya, T *yb, ptrdiff_t ldy, const int rows,
+              const int masked, __m256i mask)
+{
+    VEC acc_a[4], acc_b[4];
+    ptrdiff_t c, p, q;
+    int r;
+    for (r = 0; r < rows; r++) {
+        acc_a[r] = VSET1(inita);
+        acc_b[r] = VSET1(initb);
+    }
+    for (c = 0; c < c_in; c++) {
+        for (p = 0; p < kh; p++) {
+            const T *src = in + c * plane + p * ld;
+            const T *wa = ka + (c * kh + p) * kw;
+            const T *wb = kb + (c * kh + p) * kw;
+            for (q = 0; q < kw; q++) {
+                VEC va = VSET1(wa[q]), vb = VSET1(wb[q]);
+                for (r = 0; r < rows; r++) {
+                    VEC x = masked ? VMASKLOAD(src + r * ld + q, mask)
+                                   : VLOADU(src + r * ld + q);
+                    acc_a[r] = VFMA(va, x, acc_a[r]);
+                    acc_b[r] = VFMA(vb, x, acc_b[r]);
+                }
+            }
+        }
+    }
+    for (r = 0; r < rows; r++) {
+        if (masked) {
+            VMASKSTORE(yb + r * ldy, mask, acc_b[r]);
+            VMASKSTORE(ya + r * ldy, mask, acc_a[r]);
+        }
+        else {
+            VSTOREU(yb + r * ldy, acc_b[r]);
+            VSTOREU(ya + r * ldy, acc_a[r]);
+        }
+    }
+}
+
+/* Same contract as corr_portable, AVX2+FMA. */
+FG_TARGET_AVX2 static void
+FN(corr_avx2)(const T *in, ptrdiff_t plane, ptrdiff_t ld, ptrdiff_t c_in,
+              const T *k, ptrdiff_t kh, ptrdiff_t kw, const T *init, T *y,
+              ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t oh, ptrdiff_t ow)
+{
+    ptrdiff_t m, i, j, i0, j0, kstride = c_in * kh * kw;
+    const int masked = ow < FG_VL;
+    __m256i mask = VMASK(masked ? ow : FG_VL);
+    for (m = m0; m < m1; m += 2) {
+        ptrdiff_t mb = m + 1 < m1 ? m + 1 : m;
+        const T *ka = k + m * kstride, *kb = k + mb * kstride;
+        T inita = init ? init[m] : (T)0, initb = init ? init[mb] : (T)0;
+        T *ya = y + m * oh * ow, *yb = y + mb * oh * ow;
+        const int rows = oh >= 4 ? 4 : 1;
+        for (i = 0; i < oh; i += rows) {
+            i0 = FG_MIN(i, oh - rows);
+            for (j = 0; j < ow; j += FG_VL) {
+                const T *src;
+                j0 = masked ? 0 : FG_MIN(j, ow - FG_VL);
+                src = in + i0 * ld + j0;
+                if (masked && rows == 4) {
+                    FN(corr_tile)(src, plane, ld, c_in, ka, kb, kh, kw, inita,
+                                  initb, ya + i0 * ow + j0, yb + i0 * ow + j0,
+                                  ow, 4, 1, mask);
+                }
+                else if (masked) {
+                    FN(corr_tile)(src, plane, ld, c_in, ka, kb, kh, kw, inita,
+                                  initb, ya + i0 * ow + j0, yb + i0 * ow + j0,
+                                  ow, 1, 1, mask);
+                }
+                else if (rows == 4) {
+                    FN(corr_tile)(src, plane, ld, c_in, ka, kb, kh, kw, inita,
+                                  initb, ya + i0 * ow + j0, yb + i0 * ow + j0,
+                                  ow, 4, 0, mask);
+                }
+                else {
+                    FN(corr_tile)(src, plane, ld, c_in, ka, kb, kh, kw, inita,
+                                  initb, ya + i0 * ow + j0, yb + i0 * ow + j0,
+                                  ow, 1, 0, mask);
+                }
+            }
+        }
+    }
+}
+#endif
+
+static void FN(corr)(const T *in, ptrdiff_t plane, ptrdiff_t ld,
+                     ptrdiff_t c_in, const T *k, ptrdiff_t kh, ptrdiff_t kw,
+                     const T *init, T *y, ptrdiff_t m0, ptrdiff_t m1,
+                     ptrdiff_t oh, ptrdiff_t ow)
+{
+#if FG_HAVE_X86_DISPATCH
+    if (fg_conv_avx2()) {
+        FN(corr_avx2)(in, plane, ld, c_in, k, kh, kw, init, y, m0, m1, oh,
+                      ow);
+        return;
+    }
+#endif
+    FN(corr_portable)(in, plane, ld, c_in, k, kh, kw, init, y, m0, m1, oh,
+                      ow);
+}
+
+/* Map groups for one sample: split the maps (in pairs) between threads only
+ * when there are too few samples to keep them busy. */
+static ptrdiff_t FN(map_groups)(ptrdiff_t n, ptrdiff_t m, int n_threads)
+{
+    ptrdiff_t pairs = (m + 1) / 2;
+    if (n_threads <= 1 || n >= 2 * n_threads) {
+        return 1;
+    }
+    return FG_MAX(1, FG_MIN(pairs, 2 * n_threads));
+}
+
+/* The shared driver of forward and backward-input: for each sample,
+ * y[s] := corr(pad(in[s], ph, pw) read from (oi, oj), k) + init. */
+static int FN(corr_batch)(const T *in, ptrdiff_t n, ptrdiff_t c_in,
+                          ptrdiff_t h, ptrdiff_t w, ptrdiff_t ph,
+                          ptrdiff_t pw, ptrdiff_t oi, ptrdiff_t oj,
+                          const T *k, ptrdiff_t m, ptrdiff_t kh,
+                          ptrdiff_t kw, const T *init, T *y, ptrdiff_t oh,
+                          ptrdiff_t ow)
+{
+    ptrdiff_t hp = h + 2 * ph, wp = w + 2 * pw, job, n_jobs, groups;
+    ptrdiff_t pairs = (m + 1) / 2;
+    int padded = ph > 0 || pw > 0, failed = 0;
+    double flops = 2.0 * (double)(n * m * oh * ow) * (double)(c_in * kh * kw);
+    int n_threads = fg_threads_for(flops);
+    if (n == 0) {
+        return 0;
+    }
+    (void)fg_conv_avx2();  /* resolve the dispatch outside threads */
+    groups = FN(map_groups)(n, m, n_threads);
+    n_jobs = n * groups;
+    n_threads = (int)FG_MIN((ptrdiff_t)n_threads, n_jobs);
+    #pragma omp parallel num_threads(n_threads) reduction(|:failed)
+    {
+        T *scratch = NULL;
+        if (padded) {
+            scratch = malloc((size_t)(c_in * hp * wp) * sizeof(T)
+                             + sizeof(T));
+            failed |= scratch == NULL;
+        }
+        #pragma omp for schedule(dynamic, 1)
+        for (job = 0; job < n_jobs; job++) {
+            ptrdiff_t s = job / groups, g = job % groups;
+            ptrdiff_t m0 = 2 * (pairs * g / groups);
+            ptrdiff_t m1 = FG_MIN(m, 2 * (pairs * (g + 1) / groups));
+            const T *src = in + s * c_in * h * w;
+            if (padded && scratch == NULL) {
+                continue;
+            }
+            if (padded) {
+                FN(pad_planes)(src, c_in, h, w, ph, pw, scratch);
+                src = scratch;
+            }
+            FN(corr)(src + oi * wp + oj, hp * wp, wp, c_in, k, kh, kw, init,
+                     y + s * m * oh * ow, m0, m1, oh, ow);
+        }
+        free(scratch);
+    }
+    return failed ? -1 : 0;
+}
+
+int FN(fg_conv2d_forward)(const T *x, const T *weight, const T *bias, T *out,
+                          ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w,
+                          ptrdiff_t m, ptrdiff_t kh, ptrdiff_t kw,
+                          ptrdiff_t pad_h, ptrdiff_t pad_w)
+{
+    ptrdiff_t oh = h + 2 * pad_h - kh + 1, ow = w + 2 * pad_w - kw + 1;
+    return FN(corr_batch)(x, n, c, h, w, pad_h, pad_w, 0, 0, weight, m, kh,
+                          kw, bias, out, oh, ow);
+}
+
+int FN(fg_conv2d_backward_input)(const T *dy, const T *weight, T *dx,
+                                 ptrdiff_t n, ptrdiff_t c, ptrdiff_t h,
+                                 ptrdiff_t w, ptrdiff_t m, ptrdiff_t kh,
+                                 ptrdiff_t kw, ptrdiff_t pad_h,
+                                 ptrdiff_t pad_w)
+{
+    /* dx = corr(dy padded by (kh-1, kw-1), flipped weight^T), read from
+     * (pad_h, pad_w): dy[i+pad_h-p] = dypad[i+pad_h+(kh-1-p)]. */
+    ptrdiff_t oh = h + 2 * pad_h - kh + 1, ow = w + 2 * pad_w - kw + 1;
+    ptrdiff_t mi, ci, p, q;
+    int status;
+    T *flipped = malloc((size_t)(m * c * kh * kw) * sizeof(T) + sizeof(T));
+    if (flipped == NULL) {
+        return -1;
+    }
+    for (ci = 0; ci < c; ci++) {
+        for (mi = 0; mi < m; mi++) {
+            for (p = 0; p < kh; p++) {
+                for (q = 0; q < kw; q++) {
+                    flipped[((ci * m + mi) * kh + p) * kw + q] =
+                        weight[((mi * c + ci) * kh + kh - 1 - p) * kw
+                               + kw - 1 - q];
+                }
+            }
+        }
+    }
+    status = FN(corr_batch)(dy, n, m, oh, ow, kh - 1, kw - 1, pad_h, pad_w,
+                            flipped, c, kh, kw, NULL, dx, h, w);
+    free(flipped);
+    return status;
+}
+
+#if FG_HAVE_X86_DISPATCH
+/* Weight-gradient tile: for maps a and b (may be equal) and kernel columns
+ * q0 .. q0+cols-1 of kernel row p of channel c, over `count` samples:
+ * acc[q] = sum_{s,i,j} dy[s,map,i,j] * x[s,c,i+p,j+q0+q]. `xs` points at
+ * x[0,c,p,q0], `da`/`db` at dy[0,a] and dy[0,b]; results go to oa[q], ob[q].
+ */
+FG_TARGET_AVX2 static inline __attribute__((always_inline)) void
+FN(wgrad_tile)(const T *xs, ptrdiff_t x_sample, ptrdiff_t ld, const T *da,
+               const T *db, ptrdiff_t dy_sample, ptrdiff_t oh, ptrdiff_t ow,
+               ptrdiff_t count, const int cols, T *oa, T *ob)
+{
+    VEC acc_a[5], acc_b[5];
+    ptrdiff_t s, i, j, full = ow - ow % FG_VL;
+    __m256i mask = VMASK(ow % FG_VL);
+    int q;
+    for (q = 0; q < cols; q++) {
+        acc_a[q] = VZERO();
+        acc_b[q] = VZERO();
+    }
+    for (s = 0; s < count; s++) {
+        for (i = 0; i < oh; i++) {
+            const T *xr = xs + s * x_sample + i * ld;
+            const T *ra = da + s * dy_sample + i * ow;
+            const T *rb = db + s * dy_sample + i * ow;
+            for (j = 0; j < full; j += FG_VL) {
+                VEC ga = VLOADU(ra + j), gb = VLOADU(rb + j);
+                for (q = 0; q < cols; q++) {
+                    VEC x = VLOADU(xr + j + q);
+                    acc_a[q] = VFMA(ga, x, acc_a[q]);
+                    acc_b[q] = VFMA(gb, x, acc_b[q]);
+                }
+            }
+            if (full < ow) {
+                VEC ga = VMASKLOAD(ra + full, mask);
+                VEC gb = VMASKLOAD(rb + full, mask);
+                for (q = 0; q < cols; q++) {
+                    VEC x = VMASKLOAD(xr + full + q, mask);
+                    acc_a[q] = VFMA(ga, x, acc_a[q]);
+                    acc_b[q] = VFMA(gb, x, acc_b[q]);
+                }
+            }
+        }
+    }
+    for (q = 0; q < cols; q++) {
+        ob[q] = FN(hsum)(acc_b[q]);
+        oa[q] = FN(hsum)(acc_a[q]);
+    }
+}
+
+/* partial[m,c,p,q] := sum over `count` samples of dy x xpad (AVX2). */
+FG_TARGET_AVX2 static void
+FN(wgrad_chunk_avx2)(const T *xp, ptrdiff_t c_in, ptrdiff_t hp, ptrdiff_t wp,
+                     const T *dy, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t m,
+                     ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t kh, ptrdiff_t kw,
+                     ptrdiff_t count, T *partial)
+{
+    ptrdiff_t mi, c, p, q0, x_sample = c_in * hp * wp, dy_sample = m * oh * ow;
+    for (mi = m0; mi < m1; mi += 2) {
+        ptrdiff_t mb = mi + 1 < m1 ? mi + 1 : mi;
+        const T *da = dy + mi * oh * ow, *db = dy + mb * oh * ow;
+        for (c = 0; c < c_in; c++) {
+            for (p = 0; p < kh; p++) {
+                const T *xs = xp + (c * hp + p) * wp;
+                T *oa = partial + ((mi * c_in + c) * kh + p) * kw;
+                T *ob = partial + ((mb * c_in + c) * kh + p) * kw;
+                for (q0 = 0; q0 < kw; q0 += 5) {
+                    switch (FG_MIN(kw - q0, 5)) {
+                    case 5:
+                        FN(wgrad_tile)(xs + q0, x_sample, wp, da, db,
+                                       dy_sample, oh, ow, count, 5, oa + q0,
+                                       ob + q0);
+                        break;
+                    case 4:
+                        FN(wgrad_tile)(xs + q0, x_sample, wp, da, db,
+                                       dy_sample, oh, ow, count, 4, oa + q0,
+                                       ob + q0);
+                        break;
+                    case 3:
+                        FN(wgrad_tile)(xs + q0, x_sample, wp, da, db,
+                                       dy_sample, oh, ow, count, 3, oa + q0,
+                                       ob + q0);
+                        break;
+                    case 2:
+                        FN(wgrad_tile)(xs + q0, x_sample, wp, da, db,
+                                       dy_sample, oh, ow, count, 2, oa + q0,
+                                       ob + q0);
+                        break;
+                    default:
+                        FN(wgrad_tile)(xs + q0, x_sample, wp, da, db,
+                                       dy_sample, oh, ow, count, 1, oa + q0,
+                                       ob + q0);
+                    }
+                }
+            }
+        }
+    }
+}
+#endif
+
+/* partial[m,c,p,q] := sum_{s<count} sum_{i,j} dy[s,m,i,j] xp[s,c,i+p,j+q]
+ * for maps m0 <= m < m1 (portable C). */
+static void FN(wgrad_chunk_portable)(const T *xp, ptrdiff_t c_in,
+                                     ptrdiff_t hp, ptrdiff_t wp, const T *dy,
+                                     ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t m,
+                                     ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t kh,
+                                     ptrdiff_t kw, ptrdiff_t count,
+                                     T *partial)
+{
+    ptrdiff_t mi, c, p, q, s, i, j;
+    for (mi = m0; mi < m1; mi++) {
+        for (c = 0; c < c_in; c++) {
+            for (p = 0; p < kh; p++) {
+                for (q = 0; q < kw; q++) {
+                    T total = 0;
+                    for (s = 0; s < count; s++) {
+                        const T *g = dy + (s * m + mi) * oh * ow;
+                        const T *xs = xp + ((s * c_in + c) * hp + p) * wp + q;
+                        for (i = 0; i < oh; i++) {
+                            for (j = 0; j < ow; j++) {
+                                total += g[i * ow + j] * xs[i * wp + j];
+                            }
+                        }
+                    }
+                    partial[((mi * c_in + c) * kh + p) * kw + q] = total;
+                }
+            }
+        }
+    }
+}
+
+int FN(fg_conv2d_backward_weight)(const T *x, const T *dy, T *dweight,
+                                  ptrdiff_t n, ptrdiff_t c, ptrdiff_t h,
+                                  ptrdiff_t w, ptrdiff_t m, ptrdiff_t kh,
+                                  ptrdiff_t kw, ptrdiff_t pad_h,
+                                  ptrdiff_t pad_w)
+{
+    const ptrdiff_t chunk = FG_CONV_BATCH_CHUNK;
+    ptrdiff_t oh = h + 2 * pad_h - kh + 1, ow = w + 2 * pad_w - kw + 1;
+    ptrdiff_t hp = h + 2 * pad_h, wp = w + 2 * pad_w;
+    ptrdiff_t size = m * c * kh * kw, n_chunks = (n + chunk - 1) / chunk;
+    ptrdiff_t pairs = (m + 1) / 2, groups, n_jobs, job, e, k;
+    int padded = pad_h > 0 || pad_w > 0, failed = 0;
+    double flops = 2.0 * (double)(n * m * oh * ow) * (double)(c * kh * kw);
+    int n_threads = fg_threads_for(flops);
+    T *partials;
+    if (n_chunks == 0) {
+        memset(dweight, 0, (size_t)size * sizeof(T));
+        return 0;
+    }
+    partials = malloc((size_t)(n_chunks * size) * sizeof(T) + sizeof(T));
+    if (partials == NULL) {
+        return -1;
+    }
+    (void)fg_conv_avx2();  /* resolve the dispatch outside threads */
+    groups = FN(map_groups)(n_chunks, m, n_threads);
+    n_jobs = n_chunks * groups;
+    n_threads = (int)FG_MIN((ptrdiff_t)n_threads, n_jobs);
+    #pragma omp parallel num_threads(n_threads) reduction(|:failed)
+    {
+        T *scratch = NULL;
+        if (padded) {
+            scratch = malloc((size_t)(chunk * c * hp * wp) * sizeof(T)
+                             + sizeof(T));
+            failed |= scratch == NULL;
+        }
+        #pragma omp for schedule(dynamic, 1)
+        for (job = 0; job < n_jobs; job++) {
+            ptrdiff_t b = job / groups, g = job % groups;
+            ptrdiff_t m0 = 2 * (pairs * g / groups);
+            ptrdiff_t m1 = FG_MIN(m, 2 * (pairs * (g + 1) / groups));
+            ptrdiff_t first = b * chunk, count = FG_MIN(chunk, n - first);
+            const T *xs = x + first * c * h * w;
+            if (padded && scratch == NULL) {
+                continue;
+            }
+            if (padded) {
+                FN(pad_planes)(xs, count * c, h, w, pad_h, pad_w, scratch);
+                xs = scratch;
+            }
+#if FG_HAVE_X86_DISPATCH
+            if (fg_conv_avx2()) {
+                FN(wgrad_chunk_avx2)(xs, c, hp, wp, dy + first * m * oh * ow,
+                                     m0, m1, m, oh, ow, kh, kw, count,
+                                     partials + b * size);
+                continue;
+            }
+#endif
+            FN(wgrad_chunk_portable)(xs, c, hp, wp, dy + first * m * oh * ow,
+                                     m0, m1, m, oh, ow, kh, kw, count,
+                                     partials + b * size);
+        }
+        free(scratch);
+    }
+    if (!failed) {
+        /* Chunk partials added in chunk order. */
+        for (e = 0; e < size; e++) {
+            T total = partials[e];
+            for (k = 1; k < n_chunks; k++) {
+                total += partials[k * size + e];
+            }
+            dweight[e] = total;
+        }
+    }
+    free(partials);
+    return failed ? -1 : 0;
+}
+
+int FN(fg_conv2d_backward_bias)(const T *dy, T *dbias, ptrdiff_t n,
+                                ptrdiff_t m, ptrdiff_t plane)
+{
+    /* One thread per map; within a map: samples in order, eight running
+     * lanes over the plane, lanes added in order. */
+    ptrdiff_t mi;
+    int n_threads = fg_threads_for((double)(n * m * plane));
+    #pragma omp parallel for schedule(static) num_threads(n_threads)
+    for (mi = 0; mi < m; mi++) {
+        T lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0}, total = 0;
+        ptrdiff_t s, j;
+        int k;
+        for (s = 0; s < n; s++) {
+            const T *g = dy + (s * m + mi) * plane;
+            for (j = 0; j + 8 <= plane; j += 8) {
+                for (k = 0; k < 8; k++) {
+                    lanes[k] += g[j + k];
+                }
+            }
+            for (k = 0; j < plane; j++, k++) {
+                lanes[k] += g[j];
+            }
+        }
+        for (k = 0; k < 8; k++) {
+            total += lanes[k];
+        }
+        dbias[mi] = total;
+    }
+    return 0;
+}
+
+int FN(fg_meanpool_forward)(const T *x, T *out, ptrdiff_t planes, ptrdiff_t h,
+                            ptrdiff_t w, ptrdiff_t scale)
+{
+    ptrdiff_t k, oh = h / scale, ow = w / scale;
+    const T inv = (T)1 / (T)(scale * scale);
+    int n_threads = fg_threads_for((double)(planes * h * w));
+    #pragma omp parallel for schedule(static) num_threads(n_threads)
+    for (k = 0; k < planes; k++) {
+        const T *src = x + k * h * w;
+        T *dst = out + k * oh * ow;
+        ptrdiff_t i, j, a, b;
+        if (scale == 2) {
+            for (i = 0; i < oh; i++) {
+                const T *r0 = src + 2 * i * w, *r1 = r0 + w;
+                for (j = 0; j < ow; j++) {
+                    dst[i * ow + j] = ((r0[2 * j] + r0[2 * j + 1])
+                                       + (r1[2 * j] + r1[2 * j + 1])) * inv;
+                }
+            }
+            continue;
+        }
+        for (i = 0; i < oh; i++) {
+            for (j = 0; j < ow; j++) {
+                T total = 0;
+                for (a = 0; a < scale; a++) {
+                    for (b = 0; b < scale; b++) {
+                        total += src[(i * scale + a) * w + j * scale + b];
+                    }
+                }
+                dst[i * ow + j] = total * inv;
+            }
+        }
+    }
+    return 0;
+}
+
+int FN(fg_meanpool_backward)(const T *dy, T *dx, ptrdiff_t planes,
+                             ptrdiff_t h, ptrdiff_t w, ptrdiff_t scale)
+{
+    ptrdiff_t k, oh = h / scale, ow = w / scale;
+    const T inv = (T)1 / (T)(scale * scale);
+    int n_threads = fg_threads_for((double)(planes * h * w));
+    #pragma omp parallel for schedule(static) num_threads(n_threads)
+    for (k = 0; k < planes; k++) {
+        const T *src = dy + k * oh * ow;
+        T *dst = dx + k * h * w;
+        ptrdiff_t i, j;
+        for (i = 0; i < h; i++) {
+            const T *g = src + (i / scale) * ow;
+            for (j = 0; j < w; j++) {
+                dst[i * w + j] = g[j / scale] * inv;
+            }
+        }
+    }
+    return 0;
+}
+
+int FN(fg_maxpool2x2_forward)(const T *x, T *out, int64_t *argmax,
+                              ptrdiff_t planes, ptrdiff_t h, ptrdiff_t w)
+{
+    ptrdiff_t k, oh = h / 2, ow = w / 2;
+    int n_threads = fg_threads_for((double)(planes * h * w));
+    #pragma omp parallel for schedule(static) num_threads(n_threads)
+    for (k = 0; k < planes; k++) {
+        const T *src = x + k * h * w;
+        ptrdiff_t i, j;
+        for (i = 0; i < oh; i++) {
+            for (j = 0; j < ow; j++) {
+                ptrdiff_t at = 2 * i * w + 2 * j, best = at;
+                /* Window order (0,0) (0,1) (1,0) (1,1); strict > keeps the
+                 * first maximum. */
+                if (src[at + 1] > src[best]) {
+                    best = at + 1;
+                }
+                if (src[at + w] > src[best]) {
+                    best = at + w;
+                }
+                if (src[at + w + 1] > src[best]) {
+                    best = at + w + 1;
+                }
+                out[(k * oh + i) * ow + j] = src[best];
+                argmax[(k * oh + i) * ow + j] = (int64_t)best;
+            }
+        }
+    }
+    return 0;
+}
+
+int FN(fg_maxpool2x2_backward)(const T *dy, const int64_t *argmax, T *dx,
+                               ptrdiff_t planes, ptrdiff_t h, ptrdiff_t w)
+{
+    ptrdiff_t k, oh = h / 2, ow = w / 2;
+    int n_threads = fg_threads_for((double)(planes * h * w)), bad = 0;
+    #pragma omp parallel for schedule(static) num_threads(n_threads) \
+        reduction(|:bad)
+    for (k = 0; k < planes; k++) {
+        T *dst = dx + k * h * w;
+        ptrdiff_t e;
+        memset(dst, 0, (size_t)(h * w) * sizeof(T));
+        for (e = 0; e < oh * ow; e++) {
+            int64_t at = argmax[k * oh * ow + e];
+            if (at < 0 || at >= (int64_t)(h * w)) {
+                bad = 1;  /* the wrapper raises */
+                continue;
+            }
+            dst[at] += dy[k * oh * ow + e];
+        }
+    }
+    return bad ? -2 : 0;
+}
+
+#undef T
+#endif /* FG_CONV_TEMPLATE */
