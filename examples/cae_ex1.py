@@ -48,9 +48,9 @@ def main(argv=None):
         cae.fit(x_train, rounds=args.rounds, batch_size=BATCH_SIZE,
                 progress=not args.quiet)
         if args.visualize:
-            from fastgrad import visualize
-            kernels = cae.output_kernels.data[0]          # (10, 5, 5)
-            visualize(kernels.reshape(len(kernels), -1).T, args.visualize)
+            from fastgrad.visualize import visualize
+            # the output kernels of the one image channel: (10, 5, 5)
+            visualize(cae.output_kernels.data[0], args.visualize, scale=8)
         return {"train_loss_last_100": float(
             np.mean(cae.history["loss"][-100:]))}
 

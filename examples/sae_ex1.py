@@ -38,8 +38,9 @@ def main(argv=None):
         sae.fit(data.x_train, epochs=epochs, batch_size=BATCH_SIZE,
                 progress=progress)
         if args.visualize:
-            from fastgrad import visualize
-            visualize(sae.autoencoders[0].weights[0].data.T, args.visualize)
+            from fastgrad.visualize import visualize
+            # one filter per row: the encoder's weights (100, 784)
+            visualize(sae.autoencoders[0].weights[0].data, args.visualize)
         result["net"] = net = sae.to_nn(10, activation="sigm",
                                         learning_rate=1)
         net.fit(data.x_train, data.y_train, epochs=epochs,

@@ -10,7 +10,8 @@ What is DeepLearnToolbox's and what fastgrad decided:
   the same (n_out, n_in + 1) matrix, so the bias has the toolbox's
   distribution: biases[i] = column 0, weights[i] = columns 1..n_in.
 - Update (nnapplygrads): v := momentum * v + lr * (dW + l2 * W); W := W - v
-  (DeepLearnToolbox's momentum convention: SGD(momentum_convention="dlt")),
+  (DeepLearnToolbox's momentum convention: SGD(momentum_convention="dlt",
+  momentum_correction=False)),
   with L2 on the weights only (biases are a parameter group without decay).
   After each epoch lr := lr * scaling_learning_rate (nntrain); the momentum
   buffer is not rescaled (as in the toolbox).
@@ -326,7 +327,8 @@ class NN:
                   {"params": list(self.biases), "weight_decay": 0.0}]
         return optim.SGD(groups, lr=float(self.learning_rate),
                          momentum=float(self.momentum),
-                         momentum_convention="dlt")
+                         momentum_convention="dlt",
+                         momentum_correction=False)
 
     def _ensure_optimizer(self):
         self._validate()
