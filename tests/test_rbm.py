@@ -195,16 +195,26 @@ def test_thread_count_does_not_change_samples(threads, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_batch_split_does_not_change_samples(dtype):
+    """Rows 0..99 in one call = rows 0..cut-1 and cut..99 in two calls with
+    row offsets. The samples are equal; the probabilities may differ in the
+    last bit, because the GEMM may pick another path (and summation order)
+    for another number of rows, so a sample could flip only where a uniform
+    falls within an ulp of its probability (none here)."""
     rng = np.random.default_rng(2)
     params = make_rbm(50, 30, dtype, scale=0.3)
     v0 = binary(rng, (100, 50), dtype)
     whole = gibbs(_kernels.rbm_gibbs, v0, params, 3, 7, 8, 1000)
-    for cut in (1, 37, 50, 99):
+    tol = 4 * np.finfo(dtype).eps
+    for cut in (1, 4, 37, 50, 99):
         first = gibbs(_kernels.rbm_gibbs, v0[:cut], params, 3, 7, 8, 1000)
         second = gibbs(_kernels.rbm_gibbs, v0[cut:], params, 3, 7, 8,
                        1000 + cut)
-        for all_rows, a, b in zip(whole, first, second):
-            assert np.array_equal(all_rows, np.concatenate([a, b]))
+        for index, (all_rows, a, b) in enumerate(zip(whole, first, second)):
+            joined = np.concatenate([a, b])
+            if index in (1, 3, 5):
+                assert np.array_equal(all_rows, joined)
+            else:
+                assert np.allclose(all_rows, joined, rtol=tol, atol=tol)
 
 
 def test_float32_and_float64_chains_mostly_agree():
