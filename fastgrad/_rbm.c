@@ -14,6 +14,7 @@
 #include "_philox.h"
 #include "_omp.h"
 #include "_simd.h"
+#include "_gemm.h"
 
 #if FG_HAVE_X86_DISPATCH
 #include <immintrin.h>
@@ -176,3 +177,130 @@ fg_dropout_mask_##SUFFIX(T *out, size_t n, double fraction, uint64_t seed,   \
 
 FG_DEFINE_FILL(float, f32)
 FG_DEFINE_FILL(double, f64)
+
+/* ------------------------------------------------------------------------
+ * Block Gibbs sampling of a binary RBM: each half-step is one GEMM with the
+ * bias and the sigmoid fused (fg_gemm_bias_act, _gemm.h), then a parallel
+ * pass over rows that draws the Bernoulli samples.
+ * ---------------------------------------------------------------------- */
+
+#define FG_DEFINE_GIBBS(T, SUFFIX)                                            \
+/* samples[i, j] := [U < probs[i, j]], U word j % 4 of Philox((j / 4,        \
+ * row_offset + i, step, counter), (k0, k1)). */                              \
+static void                                                                   \
+sample_rows_##SUFFIX(const T *probs, T *samples, size_t rows, size_t cols,    \
+                     uint32_t k0, uint32_t k1, uint32_t row_offset,           \
+                     uint32_t step, uint32_t counter)                         \
+{                                                                             \
+    ptrdiff_t i, n_rows = (ptrdiff_t)rows;                                    \
+    int n_threads = fg_threads_for(16.0 * (double)rows * (double)cols);      \
+    _Pragma("omp parallel for schedule(static) num_threads(n_threads)")       \
+    for (i = 0; i < n_rows; i++) {                                            \
+        uint32_t words[4 * FG_GIBBS_BLOCKS];                                  \
+        const T *p = probs + (size_t)i * cols;                                \
+        T *s = samples + (size_t)i * cols;                                    \
+        size_t start, j;                                                      \
+        for (start = 0; start < cols; start += 4 * FG_GIBBS_BLOCKS) {         \
+            size_t len = cols - start < 4 * FG_GIBBS_BLOCKS                   \
+                         ? cols - start : 4 * FG_GIBBS_BLOCKS;                \
+            fg_philox_blocks(words, (len + 3) / 4, (uint32_t)(start / 4),     \
+                             row_offset + (uint32_t)i, step, counter, k0,     \
+                             k1);                                             \
+            for (j = 0; j < len; j++)                                         \
+                s[start + j] = fg_uniform_##SUFFIX(words[j]) < p[start + j]   \
+                               ? (T)1 : (T)0;                                 \
+        }                                                                     \
+    }                                                                         \
+}                                                                             \
+                                                                              \
+/* k steps of block Gibbs sampling from v0 (see _rbm.h). */                   \
+void                                                                          \
+fg_rbm_gibbs_##SUFFIX(size_t batch, size_t n_vis, size_t n_hid, const T *v0, \
+                      const T *weight, const T *vis_bias,                     \
+                      const T *hid_bias, int k, uint64_t seed,                \
+                      uint32_t counter, uint32_t row_offset, T *h0_probs,     \
+                      T *h0_samples, T *vk_probs, T *vk_samples,              \
+                      T *hk_probs, T *hk_samples, T *scratch)                 \
+{                                                                             \
+    const uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);         \
+    const ptrdiff_t m = (ptrdiff_t)batch, nv = (ptrdiff_t)n_vis;              \
+    const ptrdiff_t nh = (ptrdiff_t)n_hid;                                    \
+    const T *hidden = h0_samples;                                             \
+    int t;                                                                    \
+    if (batch == 0)                                                           \
+        return;                                                               \
+    /* h0 = sigmoid(v0 W^T + c) */                                            \
+    fg_gemm_bias_act_##SUFFIX(0, 1, m, nh, nv, (T)1, v0, nv, weight, nv,     \
+                              (T)0, h0_probs, nh, hid_bias,                   \
+                              FG_ACT_SIGMOID);                                \
+    if (h0_samples != NULL)                                                   \
+        sample_rows_##SUFFIX(h0_probs, h0_samples, batch, n_hid, k0, k1,     \
+                             row_offset, 0, counter);                         \
+    for (t = 1; t <= k; t++) {                                                \
+        /* the last hidden sample only when asked for (hk_samples) */       \
+        T *h_out = t < k && hk_samples == NULL ? scratch : hk_samples;       \
+        /* vt = sigmoid(h(t-1) W + b) */                                      \
+        fg_gemm_bias_act_##SUFFIX(0, 0, m, nv, nh, (T)1, hidden, nh, weight, \
+                                  nv, (T)0, vk_probs, nv, vis_bias,           \
+                                  FG_ACT_SIGMOID);                            \
+        sample_rows_##SUFFIX(vk_probs, vk_samples, batch, n_vis, k0, k1,     \
+                             row_offset, (uint32_t)(2 * t - 1), counter);     \
+        /* ht = sigmoid(vt W^T + c) */                                        \
+        fg_gemm_bias_act_##SUFFIX(0, 1, m, nh, nv, (T)1, vk_samples, nv,     \
+                                  weight, nv, (T)0, hk_probs, nh, hid_bias,   \
+                                  FG_ACT_SIGMOID);                            \
+        if (h_out != NULL)                                                    \
+            sample_rows_##SUFFIX(hk_probs, h_out, batch, n_hid, k0, k1,      \
+                                 row_offset, (uint32_t)(2 * t), counter);     \
+        hidden = h_out;                                                       \
+    }                                                                         \
+}                                                                             \
+                                                                              \
+/* Contrastive-divergence update with momentum (see _rbm.h). */              \
+void                                                                          \
+fg_rbm_cd_update_##SUFFIX(size_t batch, size_t n_vis, size_t n_hid,          \
+                          const T *v0, const T *h0, const T *vk,              \
+                          const T *hk, T *weight, T *vis_bias, T *hid_bias,   \
+                          T *weight_velocity, T *vis_velocity,                \
+                          T *hid_velocity, double learning_rate,              \
+                          double momentum, double weight_decay)               \
+{                                                                             \
+    const ptrdiff_t m = (ptrdiff_t)batch, nv = (ptrdiff_t)n_vis;              \
+    const ptrdiff_t nh = (ptrdiff_t)n_hid;                                    \
+    const ptrdiff_t n_weights = nh * nv;                                      \
+    const T mom = (T)momentum, decay = (T)(learning_rate * weight_decay);     \
+    const T scale = batch > 0 ? (T)(learning_rate / (double)batch) : (T)0;   \
+    ptrdiff_t i, j;                                                           \
+    int n_threads = fg_threads_for(3.0 * (double)n_weights);                  \
+    /* V := momentum V - lr wd W */                                           \
+    _Pragma("omp parallel for schedule(static) num_threads(n_threads)")       \
+    for (i = 0; i < n_weights; i++)                                           \
+        weight_velocity[i] = mom * weight_velocity[i] - decay * weight[i];    \
+    /* V += lr/B h0^T v0 - lr/B hk^T vk */                                    \
+    fg_gemm_##SUFFIX(1, 0, nh, nv, m, scale, h0, nh, v0, nv, (T)1,           \
+                     weight_velocity, nv);                                    \
+    fg_gemm_##SUFFIX(1, 0, nh, nv, m, -scale, hk, nh, vk, nv, (T)1,          \
+                     weight_velocity, nv);                                    \
+    _Pragma("omp parallel for schedule(static) num_threads(n_threads)")       \
+    for (i = 0; i < n_weights; i++)                                           \
+        weight[i] += weight_velocity[i];                                      \
+    /* Biases: column sums over the batch, each column summed in row order  \
+     * by one thread. */                                                      \
+    n_threads = fg_threads_for(2.0 * (double)m * (double)(nv + nh));         \
+    _Pragma("omp parallel for schedule(static) num_threads(n_threads)")       \
+    for (j = 0; j < nv + nh; j++) {                                           \
+        const T *pos = j < nv ? v0 + j : h0 + (j - nv);                       \
+        const T *neg = j < nv ? vk + j : hk + (j - nv);                       \
+        const ptrdiff_t stride = j < nv ? nv : nh;                            \
+        T *bias = j < nv ? vis_bias + j : hid_bias + (j - nv);                \
+        T *velocity = j < nv ? vis_velocity + j : hid_velocity + (j - nv);    \
+        T sum = (T)0;                                                         \
+        for (i = 0; i < m; i++)                                               \
+            sum += pos[i * stride] - neg[i * stride];                         \
+        *velocity = mom * *velocity + scale * sum;                            \
+        *bias += *velocity;                                                   \
+    }                                                                         \
+}
+
+FG_DEFINE_GIBBS(float, f32)
+FG_DEFINE_GIBBS(double, f64)

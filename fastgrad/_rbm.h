@@ -62,4 +62,27 @@ void fg_rbm_gibbs_f64(size_t batch, size_t n_vis, size_t n_hid,
                       double *vk_samples, double *hk_probs,
                       double *hk_samples, double *scratch);
 
+/*
+ * Contrastive-divergence update with momentum and L2 weight decay, from a
+ * positive phase (v0, h0) and a negative phase (vk, hk), batch rows each:
+ *   VW := momentum VW + lr ((h0^T v0 - hk^T vk) / batch - wd W);  W += VW
+ *   Vb := momentum Vb + lr sum_rows(v0 - vk) / batch;             b += Vb
+ *   Vc := momentum Vc + lr sum_rows(h0 - hk) / batch;             c += Vc
+ * (DeepLearnToolbox's rbmtrain with wd = 0; biases are not decayed).
+ */
+void fg_rbm_cd_update_f32(size_t batch, size_t n_vis, size_t n_hid,
+                          const float *v0, const float *h0, const float *vk,
+                          const float *hk, float *weight, float *vis_bias,
+                          float *hid_bias, float *weight_velocity,
+                          float *vis_velocity, float *hid_velocity,
+                          double learning_rate, double momentum,
+                          double weight_decay);
+void fg_rbm_cd_update_f64(size_t batch, size_t n_vis, size_t n_hid,
+                          const double *v0, const double *h0,
+                          const double *vk, const double *hk, double *weight,
+                          double *vis_bias, double *hid_bias,
+                          double *weight_velocity, double *vis_velocity,
+                          double *hid_velocity, double learning_rate,
+                          double momentum, double weight_decay);
+
 #endif

@@ -6,7 +6,7 @@ bit; the samplers below rebuild each kernel's random numbers from it.
 """
 import numpy as np
 
-__all__ = ["uniform_fill", "dropout_mask"]
+__all__ = ["uniform_fill", "dropout_mask", "rbm_gibbs", "rbm_cd_update"]
 
 _MASK32 = np.uint64(0xFFFFFFFF)
 _M0, _M1 = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57)
@@ -83,7 +83,6 @@ def rbm_gibbs(v0, weight, vis_bias, hid_bias, k, seed, counter, row_offset,
               hk_samples=None):
     """k steps of block Gibbs sampling from v0 (see the kernel rbm_gibbs)."""
     batch, n_hid = v0.shape[0], weight.shape[0]
-    n_vis = weight.shape[1]
     dtype = v0.dtype.type
 
     def half_step(inputs, matrix, bias, step, probs, samples):
@@ -95,6 +94,8 @@ def rbm_gibbs(v0, weight, vis_bias, hid_bias, k, seed, counter, row_offset,
         return samples
 
     hidden = half_step(v0, weight.T, hid_bias, 0, h0_probs, h0_samples)
+    if k == 0:
+        vk_probs = vk_samples = hk_probs = hk_samples = None
     for t in range(1, k + 1):
         visible = half_step(hidden, weight, vis_bias, 2 * t - 1, vk_probs,
                             vk_samples)
@@ -102,5 +103,23 @@ def rbm_gibbs(v0, weight, vis_bias, hid_bias, k, seed, counter, row_offset,
         hidden = half_step(visible, weight.T, hid_bias, 2 * t, hk_probs,
                            hk_samples if last else
                            np.empty((batch, n_hid), dtype))
-    del n_vis
     return h0_probs, h0_samples, vk_probs, vk_samples, hk_probs, hk_samples
+
+
+def rbm_cd_update(v0, h0, vk, hk, weight, vis_bias, hid_bias,
+                  weight_velocity, vis_velocity, hid_velocity, learning_rate,
+                  momentum, weight_decay):
+    """CD step with momentum, in place (see the kernel rbm_cd_update)."""
+    batch = v0.shape[0]
+    dtype = v0.dtype.type
+    lr, mom, wd = dtype(learning_rate), dtype(momentum), dtype(weight_decay)
+    gradient = (h0.T @ v0 - hk.T @ vk) / batch if batch else 0 * weight
+    weight_velocity[...] = mom * weight_velocity + lr * (gradient - wd * weight)
+    vis_velocity[...] = mom * vis_velocity + lr * (v0 - vk).sum(0) / max(
+        batch, 1)
+    hid_velocity[...] = mom * hid_velocity + lr * (h0 - hk).sum(0) / max(
+        batch, 1)
+    weight += weight_velocity
+    vis_bias += vis_velocity
+    hid_bias += hid_velocity
+    return weight, vis_bias, hid_bias
