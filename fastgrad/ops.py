@@ -499,7 +499,11 @@ class Linear(Op):
             _k.act_backward(out, grad.astype(out.dtype, copy=False), pre,
                             activation)
             grad = pre
-        grads = (_gemm(grad, weight), _gemm(grad, x, trans_a=True))
+        # The input gradient is one GEMM as large as the weight gradient:
+        # skip it when x needs none (the data batch of a first layer).
+        grad_x = (_gemm(grad, weight) if self.inputs[0].requires_grad
+                  else None)
+        grads = (grad_x, _gemm(grad, x, trans_a=True))
         return grads + (grad.sum(axis=0),) if has_bias else grads
 
 
