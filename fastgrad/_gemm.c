@@ -39,6 +39,9 @@
 /* Largest micro-tile of any kernel (AVX-512 float32: 6 x 32). */
 #define FG_MAX_TILE 192
 #define FG_ALIGN 64
+/* Below this many flops a product runs on one thread: waking a second
+ * thread costs microseconds, more on a busy machine. */
+#define FG_GEMM_PARALLEL_MIN_WORK 2.0e6
 
 /* malloc aligned to FG_ALIGN bytes; the original pointer sits just before
  * the returned block. Free with fg_aligned_free. */
@@ -318,6 +321,87 @@ fg_kernel_avx512_f64(ptrdiff_t kc, const double *ap, const double *bp,
     FG_AVX512_F64_WB(c + 5 * ldc + 8, c51);
 }
 
+/* Pack 6 rows of a row-major A (not transposed), kc columns, into
+ * dst[p * 6 + r] = a[r * lda + p]: 4 x 4 transposes in registers instead
+ * of scalar strided stores. */
+FG_TARGET_AVX2 static void
+fg_pack_a6_avx2_f32(const float *a, ptrdiff_t lda, ptrdiff_t kc, float *dst)
+{
+    const float *r0 = a, *r1 = a + lda, *r2 = a + 2 * lda;
+    const float *r3 = a + 3 * lda, *r4 = a + 4 * lda, *r5 = a + 5 * lda;
+    ptrdiff_t p;
+    for (p = 0; p + 4 <= kc; p += 4) {
+        __m128 x0 = _mm_loadu_ps(r0 + p), x1 = _mm_loadu_ps(r1 + p);
+        __m128 x2 = _mm_loadu_ps(r2 + p), x3 = _mm_loadu_ps(r3 + p);
+        __m128 y0 = _mm_loadu_ps(r4 + p), y1 = _mm_loadu_ps(r5 + p);
+        __m128 y01lo = _mm_unpacklo_ps(y0, y1);   /* y0[0] y1[0] y0[1] y1[1] */
+        __m128 y01hi = _mm_unpackhi_ps(y0, y1);   /* y0[2] y1[2] y0[3] y1[3] */
+        float *d = dst + p * 6;
+        _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
+        _mm_storeu_ps(d, x0);
+        _mm_storel_pi((__m64 *)(d + 4), y01lo);
+        _mm_storeu_ps(d + 6, x1);
+        _mm_storeh_pi((__m64 *)(d + 10), y01lo);
+        _mm_storeu_ps(d + 12, x2);
+        _mm_storel_pi((__m64 *)(d + 16), y01hi);
+        _mm_storeu_ps(d + 18, x3);
+        _mm_storeh_pi((__m64 *)(d + 22), y01hi);
+    }
+    for (; p < kc; p++) {
+        float *d = dst + p * 6;
+        d[0] = r0[p];
+        d[1] = r1[p];
+        d[2] = r2[p];
+        d[3] = r3[p];
+        d[4] = r4[p];
+        d[5] = r5[p];
+    }
+}
+
+/* The float64 twin of fg_pack_a6_avx2_f32. */
+FG_TARGET_AVX2 static void
+fg_pack_a6_avx2_f64(const double *a, ptrdiff_t lda, ptrdiff_t kc,
+                    double *dst)
+{
+    const double *r0 = a, *r1 = a + lda, *r2 = a + 2 * lda;
+    const double *r3 = a + 3 * lda, *r4 = a + 4 * lda, *r5 = a + 5 * lda;
+    ptrdiff_t p;
+    for (p = 0; p + 4 <= kc; p += 4) {
+        __m256d x0 = _mm256_loadu_pd(r0 + p), x1 = _mm256_loadu_pd(r1 + p);
+        __m256d x2 = _mm256_loadu_pd(r2 + p), x3 = _mm256_loadu_pd(r3 + p);
+        __m256d y0 = _mm256_loadu_pd(r4 + p), y1 = _mm256_loadu_pd(r5 + p);
+        /* 4 x 4 transpose of rows 0-3. */
+        __m256d t0 = _mm256_unpacklo_pd(x0, x1);  /* 00 10 02 12 */
+        __m256d t1 = _mm256_unpackhi_pd(x0, x1);  /* 01 11 03 13 */
+        __m256d t2 = _mm256_unpacklo_pd(x2, x3);  /* 20 30 22 32 */
+        __m256d t3 = _mm256_unpackhi_pd(x2, x3);  /* 21 31 23 33 */
+        __m256d c0 = _mm256_permute2f128_pd(t0, t2, 0x20);
+        __m256d c1 = _mm256_permute2f128_pd(t1, t3, 0x20);
+        __m256d c2 = _mm256_permute2f128_pd(t0, t2, 0x31);
+        __m256d c3 = _mm256_permute2f128_pd(t1, t3, 0x31);
+        __m256d u0 = _mm256_unpacklo_pd(y0, y1);  /* 40 50 42 52 */
+        __m256d u1 = _mm256_unpackhi_pd(y0, y1);  /* 41 51 43 53 */
+        double *d = dst + p * 6;
+        _mm256_storeu_pd(d, c0);
+        _mm_storeu_pd(d + 4, _mm256_castpd256_pd128(u0));
+        _mm256_storeu_pd(d + 6, c1);
+        _mm_storeu_pd(d + 10, _mm256_castpd256_pd128(u1));
+        _mm256_storeu_pd(d + 12, c2);
+        _mm_storeu_pd(d + 16, _mm256_extractf128_pd(u0, 1));
+        _mm256_storeu_pd(d + 18, c3);
+        _mm_storeu_pd(d + 22, _mm256_extractf128_pd(u1, 1));
+    }
+    for (; p < kc; p++) {
+        double *d = dst + p * 6;
+        d[0] = r0[p];
+        d[1] = r1[p];
+        d[2] = r2[p];
+        d[3] = r3[p];
+        d[4] = r4[p];
+        d[5] = r5[p];
+    }
+}
+
 #endif  /* FG_HAVE_X86_DISPATCH */
 
 /* Instantiate the type-generic part for float32 and float64. */
@@ -325,18 +409,22 @@ fg_kernel_avx512_f64(ptrdiff_t kc, const double *ap, const double *bp,
 #define T float
 #define FG_SFX(name) name##_f32
 #define FG_ACT fg_act_f32
+#define FG_IS_F32 1
 #include "_gemm.c"
 #undef T
 #undef FG_SFX
 #undef FG_ACT
+#undef FG_IS_F32
 
 #define T double
 #define FG_SFX(name) name##_f64
 #define FG_ACT fg_act_f64
+#define FG_IS_F32 0
 #include "_gemm.c"
 #undef T
 #undef FG_SFX
 #undef FG_ACT
+#undef FG_IS_F32
 
 #else  /* FG_GEMM_TEMPLATE: the type-generic part, T is float or double */
 
@@ -428,6 +516,13 @@ FG_SFX(fg_pack_a)(int trans_a, const T *a, ptrdiff_t lda, ptrdiff_t m,
                   T *dst)
 {
     ptrdiff_t rows = FG_MIN(mr, m - i0), p, r;
+#if FG_HAVE_X86_DISPATCH
+    /* mr == 6 only with the AVX2 and AVX-512 kernels: AVX2 is there. */
+    if (!trans_a && rows == 6 && mr == 6) {
+        FG_SFX(fg_pack_a6_avx2)(a + i0 * lda + p0, lda, kc, dst);
+        return;
+    }
+#endif
     if (trans_a) {
         /* op(A)[i, p] = a[p, i]: rows of a hold columns of op(A). */
         for (p = 0; p < kc; p++) {
@@ -512,6 +607,460 @@ FG_SFX(fg_epilogue)(T *c, ptrdiff_t ldc, ptrdiff_t rows, ptrdiff_t cols,
     }
 }
 
+/* ------------------------------------------------------------------ */
+/* Unpacked AVX2 paths for small problems, where packing does not pay  */
+/* ------------------------------------------------------------------ */
+#if FG_HAVE_X86_DISPATCH
+
+#if FG_IS_F32
+#define FG_V __m256
+#define FG_LANES 8
+#define FG_LOADU _mm256_loadu_ps
+#define FG_STOREU _mm256_storeu_ps
+#define FG_MASKLOAD _mm256_maskload_ps
+#define FG_MASKSTORE _mm256_maskstore_ps
+#define FG_FMADD _mm256_fmadd_ps
+#define FG_MUL _mm256_mul_ps
+#define FG_SET1 _mm256_set1_ps
+#define FG_BCAST _mm256_broadcast_ss
+#define FG_ZERO _mm256_setzero_ps
+#else
+#define FG_V __m256d
+#define FG_LANES 4
+#define FG_LOADU _mm256_loadu_pd
+#define FG_STOREU _mm256_storeu_pd
+#define FG_MASKLOAD _mm256_maskload_pd
+#define FG_MASKSTORE _mm256_maskstore_pd
+#define FG_FMADD _mm256_fmadd_pd
+#define FG_MUL _mm256_mul_pd
+#define FG_SET1 _mm256_set1_pd
+#define FG_BCAST _mm256_broadcast_sd
+#define FG_ZERO _mm256_setzero_pd
+#endif
+#define FG_INLINE static inline __attribute__((always_inline))
+/* Tiles of the direct kernel: DIRECT_MR rows x 2 vectors of columns; of
+ * the dot kernel: DOT_MR x DOT_NR (accumulators along k). */
+#define FG_DIRECT_MR 6
+#define FG_DOT_MR 3
+#define FG_DOT_NR 4
+
+/* A mask selecting the first `valid` lanes (0 < valid <= FG_LANES). */
+FG_TARGET_AVX2 FG_INLINE __m256i FG_SFX(fg_lane_mask)(int valid)
+{
+#if FG_IS_F32
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(valid),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+#else
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(valid),
+                              _mm256_setr_epi64x(0, 1, 2, 3));
+#endif
+}
+
+/* The sum of the lanes of v, in a fixed order. */
+FG_TARGET_AVX2 FG_INLINE T FG_SFX(fg_hsum)(FG_V v)
+{
+#if FG_IS_F32
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v),
+                          _mm256_extractf128_ps(v, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_add_ss(x, _mm_shuffle_ps(x, x, 1));
+    return _mm_cvtss_f32(x);
+#else
+    __m128d x = _mm_add_pd(_mm256_castpd256_pd128(v),
+                           _mm256_extractf128_pd(v, 1));
+    x = _mm_add_sd(x, _mm_unpackhi_pd(x, x));
+    return _mm_cvtsd_f64(x);
+#endif
+}
+
+/* One vector of a tile into C: c := alpha * acc + beta * c (c not read
+ * when beta == 0), only the lanes of `mask` when `last`. */
+FG_TARGET_AVX2 FG_INLINE void
+FG_SFX(fg_store_vec)(T *c_vec, FG_V acc, T alpha, T beta, const int last,
+                     __m256i mask)
+{
+    FG_V value = FG_MUL(FG_SET1(alpha), acc);
+    if (beta != (T)0) {
+        FG_V old = last ? FG_MASKLOAD(c_vec, mask) : FG_LOADU(c_vec);
+        value = FG_FMADD(FG_SET1(beta), old, value);
+    }
+    if (last) {
+        FG_MASKSTORE(c_vec, mask, value);
+    }
+    else {
+        FG_STOREU(c_vec, value);
+    }
+}
+
+#define FG_DIRECT_ROW(i)                                                  \
+    if (rows > (i)) {                                                     \
+        av = FG_BCAST(a_col + (i) * a_rs);                                \
+        c##i##0 = FG_FMADD(av, b0, c##i##0);                              \
+        if (nvec > 1) {                                                   \
+            c##i##1 = FG_FMADD(av, b1, c##i##1);                          \
+        }                                                                 \
+    }
+#define FG_DIRECT_STORE(i)                                                \
+    if (rows > (i)) {                                                     \
+        FG_SFX(fg_store_vec)(c + (i) * ldc, c##i##0, alpha, beta,         \
+                             masked && nvec == 1, mask);                  \
+        if (nvec > 1) {                                                   \
+            FG_SFX(fg_store_vec)(c + (i) * ldc + FG_LANES, c##i##1, alpha, \
+                                 beta, masked, mask);                     \
+        }                                                                 \
+    }
+
+/* Direct tile, no packing (op(B) = B, rows contiguous along n):
+ * C[0:rows, 0:cols] := alpha * op(A) B + beta * C, with op(A)[i, p] =
+ * a[i * a_rs + p * a_cs] broadcast and B read by rows. nvec vectors of
+ * columns; when `masked`, the last one holds only `tail` columns. rows,
+ * nvec and masked are constants after inlining, so the accumulators live
+ * in registers. */
+FG_TARGET_AVX2 FG_INLINE void
+FG_SFX(fg_direct_tile)(const int rows, const int nvec, const int masked,
+                       int tail, ptrdiff_t k, const T *a, ptrdiff_t a_rs,
+                       ptrdiff_t a_cs, const T *b, ptrdiff_t ldb, T *c,
+                       ptrdiff_t ldc, T alpha, T beta)
+{
+    FG_V c00 = FG_ZERO(), c01 = FG_ZERO(), c10 = FG_ZERO(), c11 = FG_ZERO();
+    FG_V c20 = FG_ZERO(), c21 = FG_ZERO(), c30 = FG_ZERO(), c31 = FG_ZERO();
+    FG_V c40 = FG_ZERO(), c41 = FG_ZERO(), c50 = FG_ZERO(), c51 = FG_ZERO();
+    FG_V av, b0, b1 = FG_ZERO();
+    const __m256i mask = FG_SFX(fg_lane_mask)(masked ? tail : FG_LANES);
+    ptrdiff_t p;
+
+    for (p = 0; p < k; p++) {
+        const T *b_row = b + p * ldb;
+        const T *a_col = a + p * a_cs;
+        if (nvec > 1) {
+            b0 = FG_LOADU(b_row);
+            b1 = masked ? FG_MASKLOAD(b_row + FG_LANES, mask)
+                        : FG_LOADU(b_row + FG_LANES);
+        }
+        else {
+            b0 = masked ? FG_MASKLOAD(b_row, mask) : FG_LOADU(b_row);
+        }
+        FG_DIRECT_ROW(0)
+        FG_DIRECT_ROW(1)
+        FG_DIRECT_ROW(2)
+        FG_DIRECT_ROW(3)
+        FG_DIRECT_ROW(4)
+        FG_DIRECT_ROW(5)
+    }
+    FG_DIRECT_STORE(0)
+    FG_DIRECT_STORE(1)
+    FG_DIRECT_STORE(2)
+    FG_DIRECT_STORE(3)
+    FG_DIRECT_STORE(4)
+    FG_DIRECT_STORE(5)
+}
+#undef FG_DIRECT_ROW
+#undef FG_DIRECT_STORE
+
+#define FG_DOT_COL(j, LOAD)                                               \
+    if (cols > (j)) {                                                     \
+        bv = LOAD(b + (j) * ldb + p);                                     \
+        c0##j = FG_FMADD(a0, bv, c0##j);                                  \
+        if (rows > 1) {                                                   \
+            c1##j = FG_FMADD(a1, bv, c1##j);                              \
+        }                                                                 \
+        if (rows > 2) {                                                   \
+            c2##j = FG_FMADD(a2, bv, c2##j);                              \
+        }                                                                 \
+    }
+#define FG_DOT_STEP(LOAD)                                                 \
+    a0 = LOAD(a + p);                                                     \
+    if (rows > 1) {                                                       \
+        a1 = LOAD(a + lda + p);                                           \
+    }                                                                     \
+    if (rows > 2) {                                                       \
+        a2 = LOAD(a + 2 * lda + p);                                       \
+    }                                                                     \
+    FG_DOT_COL(0, LOAD)                                                   \
+    FG_DOT_COL(1, LOAD)                                                   \
+    FG_DOT_COL(2, LOAD)                                                   \
+    FG_DOT_COL(3, LOAD)
+#define FG_DOT_STORE(i, j)                                                \
+    if (rows > (i) && cols > (j)) {                                       \
+        T value_ = alpha * FG_SFX(fg_hsum)(c##i##j);                      \
+        if (beta != (T)0) {                                               \
+            value_ += beta * c[(i) * ldc + (j)];                          \
+        }                                                                 \
+        c[(i) * ldc + (j)] = value_;                                      \
+    }
+#define FG_MASKED_LOAD(ptr) FG_MASKLOAD((ptr), mask)
+
+/* Dot tile, no packing (op(A) = A, op(B) = B^T: both contiguous along k):
+ * C[i, j] := alpha * sum_p a[i, p] b[j, p] + beta * C[i, j] for rows x
+ * cols, accumulating LANES partial sums per element, then summing the
+ * lanes in a fixed order. */
+FG_TARGET_AVX2 FG_INLINE void
+FG_SFX(fg_dot_tile)(const int rows, const int cols, ptrdiff_t k, const T *a,
+                    ptrdiff_t lda, const T *b, ptrdiff_t ldb, T *c,
+                    ptrdiff_t ldc, T alpha, T beta)
+{
+    FG_V c00 = FG_ZERO(), c01 = FG_ZERO(), c02 = FG_ZERO(), c03 = FG_ZERO();
+    FG_V c10 = FG_ZERO(), c11 = FG_ZERO(), c12 = FG_ZERO(), c13 = FG_ZERO();
+    FG_V c20 = FG_ZERO(), c21 = FG_ZERO(), c22 = FG_ZERO(), c23 = FG_ZERO();
+    FG_V a0, a1 = FG_ZERO(), a2 = FG_ZERO(), bv;
+    ptrdiff_t p;
+
+    for (p = 0; p + FG_LANES <= k; p += FG_LANES) {
+        FG_DOT_STEP(FG_LOADU)
+    }
+    if (p < k) {
+        const __m256i mask = FG_SFX(fg_lane_mask)((int)(k - p));
+        FG_DOT_STEP(FG_MASKED_LOAD)
+    }
+    FG_DOT_STORE(0, 0) FG_DOT_STORE(0, 1) FG_DOT_STORE(0, 2)
+    FG_DOT_STORE(0, 3) FG_DOT_STORE(1, 0) FG_DOT_STORE(1, 1)
+    FG_DOT_STORE(1, 2) FG_DOT_STORE(1, 3) FG_DOT_STORE(2, 0)
+    FG_DOT_STORE(2, 1) FG_DOT_STORE(2, 2) FG_DOT_STORE(2, 3)
+}
+#undef FG_DOT_COL
+#undef FG_DOT_STEP
+#undef FG_DOT_STORE
+#undef FG_MASKED_LOAD
+
+/* Instances with constant shapes, and tables to pick them at run time. */
+typedef void (*FG_SFX(fg_direct_fn))(int tail, ptrdiff_t k, const T *a,
+                                     ptrdiff_t a_rs, ptrdiff_t a_cs,
+                                     const T *b, ptrdiff_t ldb, T *c,
+                                     ptrdiff_t ldc, T alpha, T beta);
+typedef void (*FG_SFX(fg_dot_fn))(ptrdiff_t k, const T *a, ptrdiff_t lda,
+                                  const T *b, ptrdiff_t ldb, T *c,
+                                  ptrdiff_t ldc, T alpha, T beta);
+
+#define FG_DIRECT_INSTANCE(R, NV, MASKED)                                 \
+    FG_TARGET_AVX2 static void                                            \
+    FG_SFX(fg_direct_##R##_##NV##_##MASKED)(                              \
+        int tail, ptrdiff_t k, const T *a, ptrdiff_t a_rs, ptrdiff_t a_cs, \
+        const T *b, ptrdiff_t ldb, T *c, ptrdiff_t ldc, T alpha, T beta)  \
+    {                                                                     \
+        FG_SFX(fg_direct_tile)(R, NV, MASKED, tail, k, a, a_rs, a_cs, b,  \
+                               ldb, c, ldc, alpha, beta);                 \
+    }
+#define FG_DIRECT_ROW(R)                                                  \
+    FG_DIRECT_INSTANCE(R, 1, 0)                                           \
+    FG_DIRECT_INSTANCE(R, 1, 1)                                           \
+    FG_DIRECT_INSTANCE(R, 2, 0)                                           \
+    FG_DIRECT_INSTANCE(R, 2, 1)
+FG_DIRECT_ROW(1)
+FG_DIRECT_ROW(2)
+FG_DIRECT_ROW(3)
+FG_DIRECT_ROW(4)
+FG_DIRECT_ROW(5)
+FG_DIRECT_ROW(6)
+#undef FG_DIRECT_ROW
+#undef FG_DIRECT_INSTANCE
+
+#define FG_DIRECT_ENTRY(R)                                                \
+    {FG_SFX(fg_direct_##R##_1_0), FG_SFX(fg_direct_##R##_1_1),            \
+     FG_SFX(fg_direct_##R##_2_0), FG_SFX(fg_direct_##R##_2_1)}
+/* [rows - 1][2 * (nvec - 1) + masked] */
+static const FG_SFX(fg_direct_fn) FG_SFX(fg_direct_table)[6][4] = {
+    FG_DIRECT_ENTRY(1), FG_DIRECT_ENTRY(2), FG_DIRECT_ENTRY(3),
+    FG_DIRECT_ENTRY(4), FG_DIRECT_ENTRY(5), FG_DIRECT_ENTRY(6)
+};
+#undef FG_DIRECT_ENTRY
+
+#define FG_DOT_INSTANCE(R, S)                                             \
+    FG_TARGET_AVX2 static void                                            \
+    FG_SFX(fg_dot_##R##_##S)(ptrdiff_t k, const T *a, ptrdiff_t lda,      \
+                             const T *b, ptrdiff_t ldb, T *c,             \
+                             ptrdiff_t ldc, T alpha, T beta)              \
+    {                                                                     \
+        FG_SFX(fg_dot_tile)(R, S, k, a, lda, b, ldb, c, ldc, alpha, beta); \
+    }
+#define FG_DOT_ROW(R)                                                     \
+    FG_DOT_INSTANCE(R, 1)                                                 \
+    FG_DOT_INSTANCE(R, 2)                                                 \
+    FG_DOT_INSTANCE(R, 3)                                                 \
+    FG_DOT_INSTANCE(R, 4)
+FG_DOT_ROW(1)
+FG_DOT_ROW(2)
+FG_DOT_ROW(3)
+#undef FG_DOT_ROW
+#undef FG_DOT_INSTANCE
+
+/* [rows - 1][cols - 1] */
+static const FG_SFX(fg_dot_fn) FG_SFX(fg_dot_table)[3][4] = {
+    {FG_SFX(fg_dot_1_1), FG_SFX(fg_dot_1_2), FG_SFX(fg_dot_1_3),
+     FG_SFX(fg_dot_1_4)},
+    {FG_SFX(fg_dot_2_1), FG_SFX(fg_dot_2_2), FG_SFX(fg_dot_2_3),
+     FG_SFX(fg_dot_2_4)},
+    {FG_SFX(fg_dot_3_1), FG_SFX(fg_dot_3_2), FG_SFX(fg_dot_3_3),
+     FG_SFX(fg_dot_3_4)}
+};
+
+/* The operands of one product, passed to the per-unit workers. */
+typedef struct {
+    int trans_a, trans_b, act;
+    ptrdiff_t m, n, k, lda, ldb, ldc;
+    T alpha, beta;
+    const T *a, *b, *bias;
+    T *c;
+} FG_SFX(fg_problem);
+
+/* Work units of an unpacked product: a grid of row blocks x column blocks
+ * of C (multiples of the tile), fixed by the shape alone, aiming at about
+ * FG_UNITS units so that threads balance dynamically. */
+#define FG_UNITS 8
+
+typedef struct {
+    ptrdiff_t unit_m, unit_n, row_units, n_units, tile_m, tile_n;
+} FG_SFX(fg_grid);
+
+static FG_SFX(fg_grid)
+FG_SFX(fg_unit_grid)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t tile_m,
+                     ptrdiff_t tile_n)
+{
+    FG_SFX(fg_grid) grid;
+    ptrdiff_t row_tiles = FG_CEIL_DIV(m, tile_m);
+    ptrdiff_t col_tiles = FG_CEIL_DIV(n, tile_n);
+    ptrdiff_t col_units = FG_MIN(col_tiles, FG_UNITS);
+    ptrdiff_t row_units = FG_MIN(row_tiles, FG_CEIL_DIV(FG_UNITS,
+                                                        col_units));
+    grid.tile_m = tile_m;
+    grid.tile_n = tile_n;
+    grid.unit_n = FG_CEIL_DIV(col_tiles, col_units) * tile_n;
+    grid.unit_m = FG_CEIL_DIV(row_tiles, row_units) * tile_m;
+    grid.row_units = FG_CEIL_DIV(m, grid.unit_m);
+    grid.n_units = grid.row_units * FG_CEIL_DIV(n, grid.unit_n);
+    return grid;
+}
+
+/* Rows of op(A) per pass over the columns of a unit: a multiple of the
+ * tile height whose rows (k values each) fit in about 192 KiB of L2. */
+static ptrdiff_t FG_SFX(fg_row_chunk)(ptrdiff_t k, ptrdiff_t tile_m)
+{
+    ptrdiff_t rows = (ptrdiff_t)(192 * 1024 / sizeof(T)) / (k > 0 ? k : 1);
+    return rows < tile_m ? tile_m : rows / tile_m * tile_m;
+}
+
+/* One unit of the direct path: C block := act(alpha op(A) B + beta C +
+ * bias), column tiles outer so one B panel is reused from L1. */
+FG_TARGET_AVX2 static void
+FG_SFX(fg_direct_unit)(const FG_SFX(fg_problem) *pr,
+                       const FG_SFX(fg_grid) *grid, ptrdiff_t unit)
+{
+    const ptrdiff_t a_rs = pr->trans_a ? 1 : pr->lda;
+    const ptrdiff_t a_cs = pr->trans_a ? pr->lda : 1;
+    const ptrdiff_t i_begin = (unit % grid->row_units) * grid->unit_m;
+    const ptrdiff_t j_begin = (unit / grid->row_units) * grid->unit_n;
+    const ptrdiff_t i_end = FG_MIN(pr->m, i_begin + grid->unit_m);
+    const ptrdiff_t j_end = FG_MIN(pr->n, j_begin + grid->unit_n);
+    const int has_epilogue = pr->bias != NULL || pr->act != FG_ACT_NONE;
+    const ptrdiff_t chunk = FG_SFX(fg_row_chunk)(pr->k, FG_DIRECT_MR);
+    ptrdiff_t i0, j0, ic;
+
+    for (ic = i_begin; ic < i_end; ic += chunk)
+    for (j0 = j_begin; j0 < j_end; j0 += grid->tile_n) {
+        const int cols = (int)FG_MIN(grid->tile_n, j_end - j0);
+        const int nvec = cols > FG_LANES ? 2 : 1;
+        const int tail = cols % FG_LANES;
+        const int kind = 2 * (nvec - 1) + (tail != 0);
+        for (i0 = ic; i0 < FG_MIN(i_end, ic + chunk); i0 += FG_DIRECT_MR) {
+            const int rows = (int)FG_MIN(FG_DIRECT_MR, i_end - i0);
+            T *c_tile = pr->c + i0 * pr->ldc + j0;
+            FG_SFX(fg_direct_table)[rows - 1][kind](
+                tail, pr->k, pr->a + i0 * a_rs, a_rs, a_cs, pr->b + j0,
+                pr->ldb, c_tile, pr->ldc, pr->alpha, pr->beta);
+            if (has_epilogue) {
+                FG_SFX(fg_epilogue)(c_tile, pr->ldc, rows, cols,
+                                    pr->bias ? pr->bias + j0 : NULL,
+                                    pr->act);
+            }
+        }
+    }
+}
+
+/* One unit of the dot path: C block := act(alpha A B^T + beta C + bias). */
+FG_TARGET_AVX2 static void
+FG_SFX(fg_dot_unit)(const FG_SFX(fg_problem) *pr, const FG_SFX(fg_grid) *grid,
+                    ptrdiff_t unit)
+{
+    const ptrdiff_t i_begin = (unit % grid->row_units) * grid->unit_m;
+    const ptrdiff_t j_begin = (unit / grid->row_units) * grid->unit_n;
+    const ptrdiff_t i_end = FG_MIN(pr->m, i_begin + grid->unit_m);
+    const ptrdiff_t j_end = FG_MIN(pr->n, j_begin + grid->unit_n);
+    const int has_epilogue = pr->bias != NULL || pr->act != FG_ACT_NONE;
+    const ptrdiff_t chunk = FG_SFX(fg_row_chunk)(pr->k, FG_DOT_MR);
+    ptrdiff_t i0, j0, ic;
+
+    for (ic = i_begin; ic < i_end; ic += chunk)
+    for (j0 = j_begin; j0 < j_end; j0 += FG_DOT_NR) {
+        const int cols = (int)FG_MIN(FG_DOT_NR, j_end - j0);
+        for (i0 = ic; i0 < FG_MIN(i_end, ic + chunk); i0 += FG_DOT_MR) {
+            const int rows = (int)FG_MIN(FG_DOT_MR, i_end - i0);
+            T *c_tile = pr->c + i0 * pr->ldc + j0;
+            FG_SFX(fg_dot_table)[rows - 1][cols - 1](
+                pr->k, pr->a + i0 * pr->lda, pr->lda, pr->b + j0 * pr->ldb,
+                pr->ldb, c_tile, pr->ldc, pr->alpha, pr->beta);
+            if (has_epilogue) {
+                FG_SFX(fg_epilogue)(c_tile, pr->ldc, rows, cols,
+                                    pr->bias ? pr->bias + j0 : NULL,
+                                    pr->act);
+            }
+        }
+    }
+}
+
+/* Run the units of an unpacked product: on n_threads threads (dynamic
+ * schedule: any thread may take any unit, and each unit's result does not
+ * depend on which), or serially without entering a parallel region (which
+ * costs over a microsecond even for one thread). `dot` picks the path. */
+static void
+FG_SFX(fg_gemm_unpacked)(const FG_SFX(fg_problem) *pr, int dot,
+                         int n_threads)
+{
+    const FG_SFX(fg_grid) grid = dot
+        ? FG_SFX(fg_unit_grid)(pr->m, pr->n, FG_DOT_MR, FG_DOT_NR)
+        : FG_SFX(fg_unit_grid)(pr->m, pr->n, FG_DIRECT_MR, 2 * FG_LANES);
+    ptrdiff_t unit;
+
+    if (n_threads > 1 && grid.n_units > 1) {
+        #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
+        for (unit = 0; unit < grid.n_units; unit++) {
+            if (dot) {
+                FG_SFX(fg_dot_unit)(pr, &grid, unit);
+            }
+            else {
+                FG_SFX(fg_direct_unit)(pr, &grid, unit);
+            }
+        }
+    }
+    else {
+        for (unit = 0; unit < grid.n_units; unit++) {
+            if (dot) {
+                FG_SFX(fg_dot_unit)(pr, &grid, unit);
+            }
+            else {
+                FG_SFX(fg_direct_unit)(pr, &grid, unit);
+            }
+        }
+    }
+}
+
+#undef FG_V
+#undef FG_LANES
+#undef FG_LOADU
+#undef FG_STOREU
+#undef FG_MASKLOAD
+#undef FG_MASKSTORE
+#undef FG_FMADD
+#undef FG_MUL
+#undef FG_SET1
+#undef FG_BCAST
+#undef FG_ZERO
+#undef FG_INLINE
+#undef FG_DIRECT_MR
+#undef FG_DOT_MR
+#undef FG_DOT_NR
+#undef FG_UNITS
+
+#endif  /* FG_HAVE_X86_DISPATCH */
+
 /* C := beta * C (zeros when beta == 0, ignoring C), then the epilogue:
  * the whole product when k == 0 or alpha == 0. */
 static void
@@ -556,90 +1105,92 @@ FG_SFX(fg_gemm_naive)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
     }
 }
 
-/* The blocked, packed product on n_threads threads (see the file comment).
- * a_pack holds one mc x kc block of op(A), b_pack one kc x nc block of
- * op(B), both shared by the threads. */
+/* The blocked, packed product (see the file comment), run by every thread
+ * of the enclosing parallel region, or by the calling thread alone when
+ * there is none (the worksharing loops then run serially). a_pack holds
+ * one mc x kc block of op(A), b_pack one kc x nc block of op(B), both
+ * shared by the threads. */
 static void
-FG_SFX(fg_gemm_packed)(const FG_SFX(fg_gemm_config) *cfg, int trans_a,
+FG_SFX(fg_packed_body)(const FG_SFX(fg_gemm_config) *cfg, int trans_a,
                        int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                        T alpha, const T *a, ptrdiff_t lda, const T *b,
                        ptrdiff_t ldb, T beta, T *c, ptrdiff_t ldc,
-                       const T *bias, int act, T *a_pack, T *b_pack,
-                       int n_threads)
+                       const T *bias, int act, T *a_pack, T *b_pack)
 {
     const ptrdiff_t mr = cfg->mr, nr = cfg->nr;
     const int has_epilogue = bias != NULL || act != FG_ACT_NONE;
+    /* Row blocks of equal size (a multiple of mr, at most cfg->mc). */
+    const ptrdiff_t n_ic = FG_CEIL_DIV(m, cfg->mc);
+    const ptrdiff_t mc_even = FG_CEIL_DIV(FG_CEIL_DIV(m, n_ic), mr) * mr;
+    ptrdiff_t jc, pc, ic;
 
-    #pragma omp parallel num_threads(n_threads)
-    {
-        ptrdiff_t jc, pc, ic;
-        for (jc = 0; jc < n; jc += cfg->nc) {
-            const ptrdiff_t nc = FG_MIN(cfg->nc, n - jc);
-            const ptrdiff_t n_jr = FG_CEIL_DIV(nc, nr);
-            for (pc = 0; pc < k; pc += cfg->kc) {
-                const ptrdiff_t kc = FG_MIN(cfg->kc, k - pc);
-                const int first = pc == 0, last = pc + kc == k;
-                const int mode = !first ? FG_WB_ADD
-                                 : beta == (T)0 ? FG_WB_SET : FG_WB_BETA;
-                ptrdiff_t jr;
+    for (jc = 0; jc < n; jc += cfg->nc) {
+        const ptrdiff_t nc = FG_MIN(cfg->nc, n - jc);
+        const ptrdiff_t n_jr = FG_CEIL_DIV(nc, nr);
+        for (pc = 0; pc < k; pc += cfg->kc) {
+            const ptrdiff_t kc = FG_MIN(cfg->kc, k - pc);
+            const int first = pc == 0, last = pc + kc == k;
+            const int mode = !first ? FG_WB_ADD
+                             : beta == (T)0 ? FG_WB_SET : FG_WB_BETA;
+            ptrdiff_t jr;
+
+            #pragma omp for schedule(static)
+            for (jr = 0; jr < n_jr; jr++) {
+                FG_SFX(fg_pack_b)(trans_b, b, ldb, n, jc + jr * nr, pc, kc,
+                                  nr, b_pack + jr * nr * kc);
+            }
+            for (ic = 0; ic < m; ic += mc_even) {
+                const ptrdiff_t mc = FG_MIN(mc_even, m - ic);
+                const ptrdiff_t n_ir = FG_CEIL_DIV(mc, mr);
+                ptrdiff_t ir, tile;
 
                 #pragma omp for schedule(static)
-                for (jr = 0; jr < n_jr; jr++) {
-                    FG_SFX(fg_pack_b)(trans_b, b, ldb, n, jc + jr * nr, pc,
-                                      kc, nr, b_pack + jr * nr * kc);
+                for (ir = 0; ir < n_ir; ir++) {
+                    FG_SFX(fg_pack_a)(trans_a, a, lda, m, ic + ir * mr, pc,
+                                      kc, mr, a_pack + ir * mr * kc);
                 }
-                for (ic = 0; ic < m; ic += cfg->mc) {
-                    const ptrdiff_t mc = FG_MIN(cfg->mc, m - ic);
-                    const ptrdiff_t n_ir = FG_CEIL_DIV(mc, mr);
-                    ptrdiff_t ir, tile;
+                /* Tiles in column-panel-major order: a thread's run of
+                 * tiles reuses one B micro-panel from L1. Any thread may
+                 * take any tile: each is computed the same way. */
+                #pragma omp for schedule(dynamic, 4)
+                for (tile = 0; tile < n_jr * n_ir; tile++) {
+                    const ptrdiff_t jt = tile / n_ir, it = tile % n_ir;
+                    const ptrdiff_t i0 = ic + it * mr, j0 = jc + jt * nr;
+                    const ptrdiff_t rows = FG_MIN(mr, m - i0);
+                    const ptrdiff_t cols = FG_MIN(nr, n - j0);
+                    const T *ap = a_pack + it * mr * kc;
+                    const T *bp = b_pack + jt * nr * kc;
+                    T *c_tile = c + i0 * ldc + j0;
 
-                    #pragma omp for schedule(static)
-                    for (ir = 0; ir < n_ir; ir++) {
-                        FG_SFX(fg_pack_a)(trans_a, a, lda, m, ic + ir * mr,
-                                          pc, kc, mr, a_pack + ir * mr * kc);
+                    if (rows == mr && cols == nr) {
+                        cfg->kernel(kc, ap, bp, c_tile, ldc, alpha, beta,
+                                    mode);
                     }
-                    /* Tiles in column-panel-major order: a thread's run of
-                     * tiles reuses one B micro-panel from L1. */
-                    #pragma omp for schedule(static)
-                    for (tile = 0; tile < n_jr * n_ir; tile++) {
-                        const ptrdiff_t jt = tile / n_ir, it = tile % n_ir;
-                        const ptrdiff_t i0 = ic + it * mr, j0 = jc + jt * nr;
-                        const ptrdiff_t rows = FG_MIN(mr, m - i0);
-                        const ptrdiff_t cols = FG_MIN(nr, n - j0);
-                        const T *ap = a_pack + it * mr * kc;
-                        const T *bp = b_pack + jt * nr * kc;
-                        T *c_tile = c + i0 * ldc + j0;
-
-                        if (rows == mr && cols == nr) {
-                            cfg->kernel(kc, ap, bp, c_tile, ldc, alpha, beta,
-                                        mode);
-                        }
-                        else {
-                            /* Edge tile: full tile into a buffer, then the
-                             * valid part into C. */
-                            T buffer[FG_MAX_TILE];
-                            ptrdiff_t i, j;
-                            cfg->kernel(kc, ap, bp, buffer, nr, (T)1, (T)0,
-                                        FG_WB_SET);
-                            for (i = 0; i < rows; i++) {
-                                T *c_row = c_tile + i * ldc;
-                                const T *t_row = buffer + i * nr;
-                                for (j = 0; j < cols; j++) {
-                                    T value = alpha * t_row[j];
-                                    if (mode == FG_WB_BETA) {
-                                        value += beta * c_row[j];
-                                    }
-                                    else if (mode == FG_WB_ADD) {
-                                        value += c_row[j];
-                                    }
-                                    c_row[j] = value;
+                    else {
+                        /* Edge tile: full tile into a buffer, then the
+                         * valid part into C. */
+                        T buffer[FG_MAX_TILE];
+                        ptrdiff_t i, j;
+                        cfg->kernel(kc, ap, bp, buffer, nr, (T)1, (T)0,
+                                    FG_WB_SET);
+                        for (i = 0; i < rows; i++) {
+                            T *c_row = c_tile + i * ldc;
+                            const T *t_row = buffer + i * nr;
+                            for (j = 0; j < cols; j++) {
+                                T value = alpha * t_row[j];
+                                if (mode == FG_WB_BETA) {
+                                    value += beta * c_row[j];
                                 }
+                                else if (mode == FG_WB_ADD) {
+                                    value += c_row[j];
+                                }
+                                c_row[j] = value;
                             }
                         }
-                        if (last && has_epilogue) {
-                            FG_SFX(fg_epilogue)(c_tile, ldc, rows, cols,
-                                                bias ? bias + j0 : NULL, act);
-                        }
+                    }
+                    if (last && has_epilogue) {
+                        FG_SFX(fg_epilogue)(c_tile, ldc, rows, cols,
+                                            bias ? bias + j0 : NULL, act);
                     }
                 }
             }
@@ -658,6 +1209,7 @@ FG_SFX(fg_gemm_any)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
     T *a_pack, *b_pack;
     ptrdiff_t a_size, b_size;
     int n_threads;
+    double work;
 
     if (m <= 0 || n <= 0) {
         return;
@@ -666,6 +1218,54 @@ FG_SFX(fg_gemm_any)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
         FG_SFX(fg_scale_c)(m, n, beta, c, ldc, bias, act);
         return;
     }
+    work = 2.0 * (double)m * (double)n * (double)k;
+    n_threads = work < FG_GEMM_PARALLEL_MIN_WORK ? 1 : fg_threads_for(work);
+#if FG_HAVE_X86_DISPATCH
+    {
+#ifdef FG_GEMM_BENCH_PATHS
+        /* Developer builds only: FG_GEMM_PATH=packed|small forces a path
+         * for measuring the thresholds below. */
+        const char *path = getenv("FG_GEMM_PATH");
+        int force_packed = path && path[0] == 'p';
+        int force_small = path && path[0] == 's';
+#else
+        const int force_packed = 0, force_small = 0;
+#endif
+        if (fg_cpu_has_avx2() && !force_packed) {
+            FG_SFX(fg_problem) pr;
+            pr.trans_a = trans_a;
+            pr.trans_b = trans_b;
+            pr.act = act;
+            pr.m = m;
+            pr.n = n;
+            pr.k = k;
+            pr.lda = lda;
+            pr.ldb = ldb;
+            pr.ldc = ldc;
+            pr.alpha = alpha;
+            pr.beta = beta;
+            pr.a = a;
+            pr.b = b;
+            pr.bias = bias;
+            pr.c = c;
+            /* Measured on Zen 4 (see docs/readme/gemm.md): without
+             * packing, B read by rows wins while a k x 16 panel of B stays
+             * in L1 or A is a few rows; the dot form wins while B (n x k)
+             * stays in L2 and k is long enough to pay for the lane sums. */
+            if (!trans_b && (force_small || k <= 160 || m <= 16)) {
+                FG_SFX(fg_gemm_unpacked)(&pr, 0, n_threads);
+                return;
+            }
+            if (trans_b && !trans_a
+                && (force_small || m <= 16
+                    || (k >= 384
+                        && (double)n * (double)k * sizeof(T) <= 524288.0))) {
+                FG_SFX(fg_gemm_unpacked)(&pr, 1, n_threads);
+                return;
+            }
+        }
+    }
+#endif
     cfg = FG_SFX(fg_choose_config)();
     a_size = FG_CEIL_DIV(FG_MIN(m, cfg.mc), cfg.mr) * cfg.mr
              * FG_MIN(k, cfg.kc);
@@ -680,10 +1280,17 @@ FG_SFX(fg_gemm_any)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
                               ldb, beta, c, ldc, bias, act);
         return;
     }
-    n_threads = fg_threads_for(2.0 * (double)m * (double)n * (double)k);
-    FG_SFX(fg_gemm_packed)(&cfg, trans_a, trans_b, m, n, k, alpha, a, lda,
-                           b, ldb, beta, c, ldc, bias, act, a_pack, b_pack,
-                           n_threads);
+    if (n_threads > 1) {
+        #pragma omp parallel num_threads(n_threads)
+        FG_SFX(fg_packed_body)(&cfg, trans_a, trans_b, m, n, k, alpha, a,
+                               lda, b, ldb, beta, c, ldc, bias, act, a_pack,
+                               b_pack);
+    }
+    else {
+        FG_SFX(fg_packed_body)(&cfg, trans_a, trans_b, m, n, k, alpha, a,
+                               lda, b, ldb, beta, c, ldc, bias, act, a_pack,
+                               b_pack);
+    }
     fg_aligned_free(a_pack);
     fg_aligned_free(b_pack);
 }
