@@ -15,6 +15,7 @@ says which. When comparing with NumPy's BLAS, run with
 """
 import argparse
 import datetime
+import os
 import sys
 import time
 import traceback
@@ -153,10 +154,18 @@ def main(argv=None):
           f"threads {','.join(map(str, cfg.threads))}, {cfg.dtype}; "
           f"output folder {cfg.out_dir}")
     if "numpy" in cfg.compare and any(
-            v in __import__("os").environ
+            v in os.environ
             for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")):
         print("note: OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are set; NumPy's BLAS "
               "may be slower than it can be (run with env -u ...)")
+    if hasattr(os, "getloadavg") and os.getloadavg()[0] > os.cpu_count():
+        print(f"note: the machine is busy (load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores): absolute "
+              f"figures are unreliable, compare ratios from this run only"
+              + ("" if os.environ.get("OMP_WAIT_POLICY") else
+                 "; OpenMP threads that spin while waiting (the default) "
+                 "can lose whole time slices at every parallel region here, "
+                 "OMP_WAIT_POLICY=passive avoids that"))
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
 
     all_rows, failures, skipped = [], [], []

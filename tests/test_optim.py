@@ -273,7 +273,7 @@ def test_rprop_matches_reference(kwargs):
     assert_weights_close(actual, expected)
 
 
-# -- batch-size rules ----------------------------------------------------------
+# -- batch-size rules ---------------------------------------------------------
 
 def test_lr_scaling_rules_and_effective_lr():
     params = Quadratic().params()
@@ -439,7 +439,7 @@ def test_grow_batch_and_decay_lr_give_the_same_noise_scale():
                             growing.effective_lr / grown, rel_tol=1e-12)
 
 
-# -- schedules -------------------------------------------------------------------
+# -- schedules ----------------------------------------------------------------
 
 def _lr_after(optimizer, n_steps, batch_size=None):
     for param in (p for g in optimizer.param_groups for p in g["params"]):
@@ -554,7 +554,7 @@ def test_zero_grad():
     assert all(p.grad is None for p in params)
 
 
-# -- checkpoints ---------------------------------------------------------------
+# -- checkpoints --------------------------------------------------------------
 
 CHECKPOINT_FACTORIES = [
     lambda p: SGD(p, lr=0.05, momentum=0.9, momentum_convention="dlt",
@@ -610,7 +610,7 @@ def test_load_state_dict_rejects_mismatches():
         SGD(params, lr=0.1, momentum=0.9).load_state_dict(state)
 
 
-# -- validation ------------------------------------------------------------------
+# -- validation ---------------------------------------------------------------
 
 BAD_HYPER_PARAMETERS = [
     (SGD, dict(lr=-0.1), "-0.1"),
@@ -684,7 +684,7 @@ def test_gradient_of_the_wrong_shape_raises_naming_it():
         Adam(params).step()
 
 
-# -- the fused kernel ------------------------------------------------------------
+# -- the fused kernel ---------------------------------------------------------
 
 kernel_options = st.fixed_dictionaries(dict(
     lr=st.floats(0.0, 1.0),
