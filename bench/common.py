@@ -108,11 +108,14 @@ def time_alternating(impls, *, repeats=REPEATS, warmup=2, run_seconds=None,
     for impl in impls:
         maybe_pause(impl.library)
         _run_calls(impl.fn, warmup)
-        once = max(_run_calls(impl.fn, 1), 1e-7)
-        count = int(min(max_inner, max(1, run_seconds / once)))
-        if count > 1:  # refine the estimate on a longer run
-            elapsed = max(_run_calls(impl.fn, min(count, 64)), 1e-7)
-            per_call = elapsed / min(count, 64)
+        # The fastest of a few single calls sets the calibration, so one
+        # call slowed down by a busy machine does not shrink every run.
+        per_call = max(min(_run_calls(impl.fn, 1) for _ in range(3)), 1e-7)
+        count = int(min(max_inner, max(1, run_seconds / per_call)))
+        if count > 3:  # refine the estimate on a longer run
+            probe = min(count, 64)
+            per_call = min(per_call, max(_run_calls(impl.fn, probe), 1e-7)
+                           / probe)
             count = int(min(max_inner, max(1, run_seconds / per_call)))
         inner[impl.name] = count
     runs = {impl.name: [] for impl in impls}
@@ -277,10 +280,13 @@ def machine_info():
         "numpy": np.__version__,
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
+        "load_average": (list(os.getloadavg())
+                         if hasattr(os, "getloadavg") else None),
         "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
         "env": {name: os.environ[name] for name in (
             "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS",
-            "OPENBLAS_NUM_THREADS", "FASTGRAD_NUM_THREADS", "FASTGRAD_DATA")
+            "OPENBLAS_NUM_THREADS", "FASTGRAD_NUM_THREADS", "FASTGRAD_DATA",
+            "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
             if name in os.environ},
     }
     try:

@@ -187,7 +187,9 @@ def log(args, message):
 
 def run_example(name, args, fit, evaluate, epochs, extra=None):
     """Run one example: fit() trains (timed), evaluate() returns the test
-    error (fraction misclassified). Prints one result line and returns
+    error (fraction misclassified), or a dict of test metrics for models
+    without one (then test_error is None). Prints one result line and
+    returns
 
         {"example", "dataset", "protocol", "seed", "epochs", "test_error",
          "seconds", "seconds_per_epoch", **extra}
@@ -201,17 +203,20 @@ def run_example(name, args, fit, evaluate, epochs, extra=None):
     start = time.perf_counter()
     fitted = fit()
     seconds = time.perf_counter() - start
-    test_error = float(evaluate())
+    metrics = evaluate()
+    if not isinstance(metrics, dict):
+        metrics = {"test_error": float(metrics)}
     result = {"example": name, "dataset": args.dataset,
               "protocol": args.protocol, "seed": args.seed,
-              "epochs": epochs, "test_error": test_error,
-              "seconds": seconds,
+              "epochs": epochs, "test_error": None, "seconds": seconds,
               "seconds_per_epoch": seconds / max(epochs, 1)}
+    result.update(metrics)
     if isinstance(fitted, dict):
         result.update(fitted)
     if extra:
         result.update(extra)
-    print(f"{name}: test error {test_error:.4f} "
-          f"({result['seconds_per_epoch']:.3f} s/epoch, {epochs} epochs, "
-          f"{seconds:.2f} s)", flush=True)
+    shown = ", ".join(f"{key.replace('_', ' ')} {value:.4f}"
+                      for key, value in metrics.items())
+    print(f"{name}: {shown} ({result['seconds_per_epoch']:.3f} s/epoch, "
+          f"{epochs} epochs, {seconds:.2f} s)", flush=True)
     return result

@@ -27,11 +27,53 @@
 #include <string.h>
 
 #include "_conv.h"
+#include "_eltwise.h"
 #include "_omp.h"
 #include "_simd.h"
 
 #if FG_HAVE_X86_DISPATCH
 #include <immintrin.h>
+
+/* exp(x) for 8 floats: Cephes' expf (range reduction by ln 2 in two parts,
+ * degree-5 polynomial, 2^n from the exponent bits); relative error about
+ * 2e-7 over the clamped range [-88.38, 88.38]. */
+FG_TARGET_AVX2 static inline __m256 fg_exp_ps(__m256 x)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    __m256 n, r, poly;
+    __m256i bits;
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-88.3762626647949f)),
+                      _mm256_set1_ps(88.3762626647949f));
+    n = _mm256_floor_ps(_mm256_fmadd_ps(
+        x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    poly = _mm256_set1_ps(1.9875691500e-4f);
+    poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(1.3981999507e-3f));
+    poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(8.3334519073e-3f));
+    poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(4.1665795894e-2f));
+    poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(1.6666665459e-1f));
+    poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(5.0000001201e-1f));
+    poly = _mm256_fmadd_ps(poly, _mm256_mul_ps(r, r), _mm256_add_ps(r, one));
+    bits = _mm256_slli_epi32(
+        _mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(poly, _mm256_castsi256_ps(bits));
+}
+
+/* The activation `act` (FG_ACT_SIGMOID or FG_ACT_RELU; others: identity)
+ * of 8 floats. */
+FG_TARGET_AVX2 static inline __m256 fg_act_ps(__m256 v, int act)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    if (act == FG_ACT_SIGMOID) {
+        __m256 e = fg_exp_ps(_mm256_sub_ps(_mm256_setzero_ps(), v));
+        return _mm256_div_ps(one, _mm256_add_ps(one, e));
+    }
+    if (act == FG_ACT_RELU) {
+        return _mm256_max_ps(v, _mm256_setzero_ps());
+    }
+    return v;
+}
 #endif
 
 #define FG_CONV_CAT2(a, b) a##_##b
@@ -62,6 +104,8 @@ static int fg_conv_avx2(void)
 #define FG_T float
 #define FG_SFX f32
 #define FG_VL 8
+#define FG_VEC_ACT 1   /* sigmoid and relu fused in the AVX2 tiles */
+#define FG_ACT_SCALAR fg_act_f32
 #define VEC __m256
 #define VLOADU(p) _mm256_loadu_ps(p)
 #define VSTOREU(p, v) _mm256_storeu_ps(p, v)
@@ -71,6 +115,7 @@ static int fg_conv_avx2(void)
 #define VSET1(v) _mm256_set1_ps(v)
 #define VZERO() _mm256_setzero_ps()
 #define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define VADD(a, b) _mm256_add_ps(a, b)
 #include "_conv.c"
 #undef FG_T
 #undef FG_SFX
@@ -84,10 +129,15 @@ static int fg_conv_avx2(void)
 #undef VSET1
 #undef VZERO
 #undef VFMA
+#undef VADD
+#undef FG_VEC_ACT
+#undef FG_ACT_SCALAR
 
 #define FG_T double
 #define FG_SFX f64
 #define FG_VL 4
+#define FG_VEC_ACT 0
+#define FG_ACT_SCALAR fg_act_f64
 #define VEC __m256d
 #define VLOADU(p) _mm256_loadu_pd(p)
 #define VSTOREU(p, v) _mm256_storeu_pd(p, v)
@@ -97,6 +147,7 @@ static int fg_conv_avx2(void)
 #define VSET1(v) _mm256_set1_pd(v)
 #define VZERO() _mm256_setzero_pd()
 #define VFMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define VADD(a, b) _mm256_add_pd(a, b)
 #include "_conv.c"
 
 #else /* FG_CONV_TEMPLATE: the body, compiled once per type */
@@ -172,7 +223,7 @@ FG_TARGET_AVX2 static inline __attribute__((always_inline)) void
 FN(corr_tile)(const T *in, ptrdiff_t plane, ptrdiff_t ld, ptrdiff_t c_in,
               const T *ka, const T *kb, ptrdiff_t kh, ptrdiff_t kw,
               T inita, T initb, T *ya, T *yb, ptrdiff_t ldy, const int rows,
-              const int masked, __m256i mask)
+              const int masked, __m256i mask, int act)
 {
     VEC acc_a[4], acc_b[4];
     ptrdiff_t c, p, q;
@@ -197,6 +248,16 @@ FN(corr_tile)(const T *in, ptrdiff_t plane, ptrdiff_t ld, ptrdiff_t c_in,
             }
         }
     }
+#if FG_VEC_ACT
+    if (act != FG_ACT_NONE) {
+        for (r = 0; r < rows; r++) {
+            acc_a[r] = fg_act_ps(acc_a[r], act);
+            acc_b[r] = fg_act_ps(acc_b[r], act);
+        }
+    }
+#else
+    (void)act;
+#endif
     for (r = 0; r < rows; r++) {
         if (masked) {
             VMASKSTORE(yb + r * ldy, mask, acc_b[r]);
@@ -209,11 +270,13 @@ FN(corr_tile)(const T *in, ptrdiff_t plane, ptrdiff_t ld, ptrdiff_t c_in,
     }
 }
 
-/* Same contract as corr_portable, AVX2+FMA. */
+/* Same contract as corr_portable, AVX2+FMA; the activation `act` is
+ * applied to the tiles in registers (f32: sigmoid, relu). */
 FG_TARGET_AVX2 static void
 FN(corr_avx2)(const T *in, ptrdiff_t plane, ptrdiff_t ld, ptrdiff_t c_in,
               const T *k, ptrdiff_t kh, ptrdiff_t kw, const T *init, T *y,
-              ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t oh, ptrdiff_t ow)
+              ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t oh, ptrdiff_t ow,
+              int act)
 {
     ptrdiff_t m, i, j, i0, j0, kstride = c_in * kh * kw;
     const int masked = ow < FG_VL;
@@ -233,22 +296,22 @@ FN(corr_avx2)(const T *in, ptrdiff_t plane, ptrdiff_t ld, ptrdiff_t c_in,
                 if (masked && rows == 4) {
                     FN(corr_tile)(src, plane, ld, c_in, ka, kb, kh, kw, inita,
                                   initb, ya + i0 * ow + j0, yb + i0 * ow + j0,
-                                  ow, 4, 1, mask);
+                                  ow, 4, 1, mask, act);
                 }
                 else if (masked) {
                     FN(corr_tile)(src, plane, ld, c_in, ka, kb, kh, kw, inita,
                                   initb, ya + i0 * ow + j0, yb + i0 * ow + j0,
-                                  ow, 1, 1, mask);
+                                  ow, 1, 1, mask, act);
                 }
                 else if (rows == 4) {
                     FN(corr_tile)(src, plane, ld, c_in, ka, kb, kh, kw, inita,
                                   initb, ya + i0 * ow + j0, yb + i0 * ow + j0,
-                                  ow, 4, 0, mask);
+                                  ow, 4, 0, mask, act);
                 }
                 else {
                     FN(corr_tile)(src, plane, ld, c_in, ka, kb, kh, kw, inita,
                                   initb, ya + i0 * ow + j0, yb + i0 * ow + j0,
-                                  ow, 1, 0, mask);
+                                  ow, 1, 0, mask, act);
                 }
             }
         }
@@ -256,20 +319,34 @@ FN(corr_avx2)(const T *in, ptrdiff_t plane, ptrdiff_t ld, ptrdiff_t c_in,
 }
 #endif
 
+/* y[m] := act(corr(in, k)[m] + init[m]) for maps m0 <= m < m1. */
 static void FN(corr)(const T *in, ptrdiff_t plane, ptrdiff_t ld,
                      ptrdiff_t c_in, const T *k, ptrdiff_t kh, ptrdiff_t kw,
                      const T *init, T *y, ptrdiff_t m0, ptrdiff_t m1,
-                     ptrdiff_t oh, ptrdiff_t ow)
+                     ptrdiff_t oh, ptrdiff_t ow, int act)
 {
+    ptrdiff_t e;
 #if FG_HAVE_X86_DISPATCH
     if (fg_conv_avx2()) {
+        int fused = FG_VEC_ACT && (act == FG_ACT_SIGMOID
+                                   || act == FG_ACT_RELU);
         FN(corr_avx2)(in, plane, ld, c_in, k, kh, kw, init, y, m0, m1, oh,
-                      ow);
-        return;
+                      ow, fused ? act : FG_ACT_NONE);
+        if (fused) {
+            return;
+        }
     }
+    else
 #endif
-    FN(corr_portable)(in, plane, ld, c_in, k, kh, kw, init, y, m0, m1, oh,
-                      ow);
+    {
+        FN(corr_portable)(in, plane, ld, c_in, k, kh, kw, init, y, m0, m1,
+                          oh, ow);
+    }
+    if (act != FG_ACT_NONE) {
+        for (e = m0 * oh * ow; e < m1 * oh * ow; e++) {
+            y[e] = FG_ACT_SCALAR(act, y[e]);
+        }
+    }
 }
 
 /* Map groups for one sample: split the maps (in pairs) between threads only
@@ -290,7 +367,7 @@ static int FN(corr_batch)(const T *in, ptrdiff_t n, ptrdiff_t c_in,
                           ptrdiff_t pw, ptrdiff_t oi, ptrdiff_t oj,
                           const T *k, ptrdiff_t m, ptrdiff_t kh,
                           ptrdiff_t kw, const T *init, T *y, ptrdiff_t oh,
-                          ptrdiff_t ow)
+                          ptrdiff_t ow, int act)
 {
     ptrdiff_t hp = h + 2 * ph, wp = w + 2 * pw, job, n_jobs, groups;
     ptrdiff_t pairs = (m + 1) / 2;
@@ -326,7 +403,7 @@ static int FN(corr_batch)(const T *in, ptrdiff_t n, ptrdiff_t c_in,
                 src = scratch;
             }
             FN(corr)(src + oi * wp + oj, hp * wp, wp, c_in, k, kh, kw, init,
-                     y + s * m * oh * ow, m0, m1, oh, ow);
+                     y + s * m * oh * ow, m0, m1, oh, ow, act);
         }
         free(scratch);
     }
@@ -336,12 +413,159 @@ static int FN(corr_batch)(const T *in, ptrdiff_t n, ptrdiff_t c_in,
 int FN(fg_conv2d_forward)(const T *x, const T *weight, const T *bias, T *out,
                           ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w,
                           ptrdiff_t m, ptrdiff_t kh, ptrdiff_t kw,
-                          ptrdiff_t pad_h, ptrdiff_t pad_w)
+                          ptrdiff_t pad_h, ptrdiff_t pad_w, int act)
 {
     ptrdiff_t oh = h + 2 * pad_h - kh + 1, ow = w + 2 * pad_w - kw + 1;
     return FN(corr_batch)(x, n, c, h, w, pad_h, pad_w, 0, 0, weight, m, kh,
-                          kw, bias, out, oh, ow);
+                          kw, bias, out, oh, ow, act);
 }
+
+/* The input gradient is computed by scattering: dxpad[c, i+p, j+q] +=
+ * w[m,c,p,q] dy[m,i,j], with dxpad = dx zero-padded by (pad_h, pad_w).
+ * Unlike a 'full' correlation of zero-padded dy with the flipped kernel,
+ * no multiply touches padding. */
+
+/* dxpad[c] += scatter of dy (one sample) through channel c of w (portable
+ * C). dxpad has rows of hp x wp. */
+static void FN(scatter_portable)(const T *dy, const T *w, T *dxpad,
+                                 ptrdiff_t c, ptrdiff_t c_in, ptrdiff_t m,
+                                 ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t kh,
+                                 ptrdiff_t kw, ptrdiff_t wp)
+{
+    ptrdiff_t mi, p, q, i, j;
+    for (mi = 0; mi < m; mi++) {
+        for (p = 0; p < kh; p++) {
+            for (q = 0; q < kw; q++) {
+                T wv = w[((mi * c_in + c) * kh + p) * kw + q];
+                for (i = 0; i < oh; i++) {
+                    const T *g = dy + (mi * oh + i) * ow;
+                    T *row = dxpad + (i + p) * wp + q;
+                    for (j = 0; j < ow; j++) {
+                        row[j] += wv * g[j];
+                    }
+                }
+            }
+        }
+    }
+}
+
+#if FG_HAVE_X86_DISPATCH
+/* One register tile of the scatter: dxpad rows r0 .. r0+rows-1, dy columns
+ * j0 .. j0+VL-1, kernel columns q0 .. q0+cols-1:
+ *   acc[r][q] = sum_{m,p} w[m,c,p,q0+q] dy[m, r0+r-p, j0..]
+ * (rows of dy outside [0, oh) count as zero), then
+ *   dxpad[r0+r, j0+q0+q ..] += acc[r][q]. */
+FG_TARGET_AVX2 static inline __attribute__((always_inline)) void
+FN(scatter_tile)(const T *dy, const T *w, T *dxpad, ptrdiff_t c,
+                 ptrdiff_t c_in, ptrdiff_t m, ptrdiff_t oh, ptrdiff_t ow,
+                 ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t wp, ptrdiff_t r0,
+                 ptrdiff_t j0, ptrdiff_t q0, const int rows, const int cols,
+                 const int masked, __m256i mask)
+{
+    VEC acc[2][5];
+    ptrdiff_t mi, p, p_lo, p_hi;
+    int r, q;
+    for (r = 0; r < rows; r++) {
+        for (q = 0; q < cols; q++) {
+            acc[r][q] = VZERO();
+        }
+    }
+    /* Kernel rows that reach a dy row from at least one dxpad row. */
+    p_lo = FG_MAX(0, r0 - (oh - 1));
+    p_hi = FG_MIN(kh - 1, r0 + rows - 1);
+    for (mi = 0; mi < m; mi++) {
+        const T *plane = dy + mi * oh * ow + j0;
+        for (p = p_lo; p <= p_hi; p++) {
+            const T *wrow = w + ((mi * c_in + c) * kh + p) * kw + q0;
+            VEC g[2];
+            for (r = 0; r < rows; r++) {
+                ptrdiff_t i = r0 + r - p;
+                if (i < 0 || i >= oh) {
+                    g[r] = VZERO();
+                }
+                else {
+                    g[r] = masked ? VMASKLOAD(plane + i * ow, mask)
+                                  : VLOADU(plane + i * ow);
+                }
+            }
+            for (q = 0; q < cols; q++) {
+                VEC wv = VSET1(wrow[q]);
+                for (r = 0; r < rows; r++) {
+                    acc[r][q] = VFMA(wv, g[r], acc[r][q]);
+                }
+            }
+        }
+    }
+    for (r = 0; r < rows; r++) {
+        T *row = dxpad + (r0 + r) * wp + j0 + q0;
+        for (q = 0; q < cols; q++) {
+            if (masked) {
+                VEC old = VMASKLOAD(row + q, mask);
+                VMASKSTORE(row + q, mask, VADD(old, acc[r][q]));
+            }
+            else {
+                VSTOREU(row + q, VADD(VLOADU(row + q), acc[r][q]));
+            }
+        }
+    }
+}
+
+#define FG_SCATTER_COLS(ROWS, MASKED)                                         \
+    switch (cols) {                                                           \
+    case 5:                                                                   \
+        FN(scatter_tile)(dy, w, dxpad, c, c_in, m, oh, ow, kh, kw, wp, r0,    \
+                         j0, q0, ROWS, 5, MASKED, mask);                      \
+        break;                                                                \
+    case 4:                                                                   \
+        FN(scatter_tile)(dy, w, dxpad, c, c_in, m, oh, ow, kh, kw, wp, r0,    \
+                         j0, q0, ROWS, 4, MASKED, mask);                      \
+        break;                                                                \
+    case 3:                                                                   \
+        FN(scatter_tile)(dy, w, dxpad, c, c_in, m, oh, ow, kh, kw, wp, r0,    \
+                         j0, q0, ROWS, 3, MASKED, mask);                      \
+        break;                                                                \
+    case 2:                                                                   \
+        FN(scatter_tile)(dy, w, dxpad, c, c_in, m, oh, ow, kh, kw, wp, r0,    \
+                         j0, q0, ROWS, 2, MASKED, mask);                      \
+        break;                                                                \
+    default:                                                                  \
+        FN(scatter_tile)(dy, w, dxpad, c, c_in, m, oh, ow, kh, kw, wp, r0,    \
+                         j0, q0, ROWS, 1, MASKED, mask);                      \
+    }
+
+/* Same contract as scatter_portable, AVX2+FMA. */
+FG_TARGET_AVX2 static void
+FN(scatter_avx2)(const T *dy, const T *w, T *dxpad, ptrdiff_t c,
+                 ptrdiff_t c_in, ptrdiff_t m, ptrdiff_t oh, ptrdiff_t ow,
+                 ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t wp)
+{
+    ptrdiff_t hp = oh + kh - 1, r0, j0, q0;
+    ptrdiff_t full = ow - ow % FG_VL;
+    __m256i mask = VMASK(ow % FG_VL);
+    for (r0 = 0; r0 < hp; r0 += 2) {
+        const int two = r0 + 1 < hp;
+        for (j0 = 0; j0 < ow; j0 += FG_VL) {
+            const int tail = j0 >= full;
+            for (q0 = 0; q0 < kw; q0 += 5) {
+                int cols = (int)FG_MIN(kw - q0, 5);
+                if (two && !tail) {
+                    FG_SCATTER_COLS(2, 0)
+                }
+                else if (two) {
+                    FG_SCATTER_COLS(2, 1)
+                }
+                else if (!tail) {
+                    FG_SCATTER_COLS(1, 0)
+                }
+                else {
+                    FG_SCATTER_COLS(1, 1)
+                }
+            }
+        }
+    }
+}
+#undef FG_SCATTER_COLS
+#endif
 
 int FN(fg_conv2d_backward_input)(const T *dy, const T *weight, T *dx,
                                  ptrdiff_t n, ptrdiff_t c, ptrdiff_t h,
@@ -349,30 +573,62 @@ int FN(fg_conv2d_backward_input)(const T *dy, const T *weight, T *dx,
                                  ptrdiff_t kw, ptrdiff_t pad_h,
                                  ptrdiff_t pad_w)
 {
-    /* dx = corr(dy padded by (kh-1, kw-1), flipped weight^T), read from
-     * (pad_h, pad_w): dy[i+pad_h-p] = dypad[i+pad_h+(kh-1-p)]. */
     ptrdiff_t oh = h + 2 * pad_h - kh + 1, ow = w + 2 * pad_w - kw + 1;
-    ptrdiff_t mi, ci, p, q;
-    int status;
-    T *flipped = malloc((size_t)(m * c * kh * kw) * sizeof(T) + sizeof(T));
-    if (flipped == NULL) {
-        return -1;
+    ptrdiff_t hp = h + 2 * pad_h, wp = w + 2 * pad_w, job, n_jobs, groups;
+    int padded = pad_h > 0 || pad_w > 0, failed = 0;
+    double flops = 2.0 * (double)(n * m * oh * ow) * (double)(c * kh * kw);
+    int n_threads = fg_threads_for(flops);
+    if (n == 0) {
+        return 0;
     }
-    for (ci = 0; ci < c; ci++) {
-        for (mi = 0; mi < m; mi++) {
-            for (p = 0; p < kh; p++) {
-                for (q = 0; q < kw; q++) {
-                    flipped[((ci * m + mi) * kh + p) * kw + q] =
-                        weight[((mi * c + ci) * kh + kh - 1 - p) * kw
-                               + kw - 1 - q];
+    (void)fg_conv_avx2();  /* resolve the dispatch outside threads */
+    /* Jobs: (sample, channel group); channels split only for small n. */
+    groups = (n_threads <= 1 || n >= 2 * n_threads)
+             ? 1 : FG_MAX(1, FG_MIN(c, 2 * n_threads));
+    n_jobs = n * groups;
+    n_threads = (int)FG_MIN((ptrdiff_t)n_threads, n_jobs);
+    #pragma omp parallel num_threads(n_threads) reduction(|:failed)
+    {
+        T *scratch = NULL;
+        if (padded) {
+            scratch = malloc((size_t)(hp * wp) * sizeof(T));
+            failed |= scratch == NULL;
+        }
+        #pragma omp for schedule(dynamic, 1)
+        for (job = 0; job < n_jobs; job++) {
+            ptrdiff_t s = job / groups, g = job % groups, ci, i;
+            ptrdiff_t c0 = c * g / groups, c1 = c * (g + 1) / groups;
+            const T *gs = dy + s * m * oh * ow;
+            if (padded && scratch == NULL) {
+                continue;
+            }
+            for (ci = c0; ci < c1; ci++) {
+                T *plane = dx + (s * c + ci) * h * w;
+                T *dxpad = padded ? scratch : plane;
+                memset(dxpad, 0, (size_t)(hp * wp) * sizeof(T));
+#if FG_HAVE_X86_DISPATCH
+                if (fg_conv_avx2()) {
+                    FN(scatter_avx2)(gs, weight, dxpad, ci, c, m, oh, ow, kh,
+                                     kw, wp);
+                }
+                else
+#endif
+                {
+                    FN(scatter_portable)(gs, weight, dxpad, ci, c, m, oh, ow,
+                                         kh, kw, wp);
+                }
+                if (padded) {
+                    for (i = 0; i < h; i++) {
+                        memcpy(plane + i * w,
+                               dxpad + (i + pad_h) * wp + pad_w,
+                               (size_t)w * sizeof(T));
+                    }
                 }
             }
         }
+        free(scratch);
     }
-    status = FN(corr_batch)(dy, n, m, oh, ow, kh - 1, kw - 1, pad_h, pad_w,
-                            flipped, c, kh, kw, NULL, dx, h, w);
-    free(flipped);
-    return status;
+    return failed ? -1 : 0;
 }
 
 #if FG_HAVE_X86_DISPATCH
@@ -659,11 +915,17 @@ int FN(fg_meanpool_backward)(const T *dy, T *dx, ptrdiff_t planes,
     for (k = 0; k < planes; k++) {
         const T *src = dy + k * oh * ow;
         T *dst = dx + k * h * w;
-        ptrdiff_t i, j;
-        for (i = 0; i < h; i++) {
-            const T *g = src + (i / scale) * ow;
-            for (j = 0; j < w; j++) {
-                dst[i * w + j] = g[j / scale] * inv;
+        ptrdiff_t i, j, a, b;
+        for (i = 0; i < oh; i++) {
+            T *row = dst + i * scale * w;
+            for (j = 0; j < ow; j++) {
+                T value = src[i * ow + j] * inv;
+                for (b = 0; b < scale; b++) {
+                    row[j * scale + b] = value;
+                }
+            }
+            for (a = 1; a < scale; a++) {
+                memcpy(row + a * w, row, (size_t)w * sizeof(T));
             }
         }
     }

@@ -26,7 +26,8 @@
 int fg_conv2d_forward_##SFX(const T *x, const T *weight, const T *bias,       \
                             T *out, ptrdiff_t n, ptrdiff_t c, ptrdiff_t h,    \
                             ptrdiff_t w, ptrdiff_t m, ptrdiff_t kh,           \
-                            ptrdiff_t kw, ptrdiff_t pad_h, ptrdiff_t pad_w);  \
+                            ptrdiff_t kw, ptrdiff_t pad_h, ptrdiff_t pad_w,   \
+                            int act);                                         \
 int fg_conv2d_backward_input_##SFX(const T *dy, const T *weight, T *dx,       \
                                    ptrdiff_t n, ptrdiff_t c, ptrdiff_t h,     \
                                    ptrdiff_t w, ptrdiff_t m, ptrdiff_t kh,    \
@@ -48,7 +49,8 @@ int fg_maxpool2x2_forward_##SFX(const T *x, T *out, int64_t *argmax,          \
 int fg_maxpool2x2_backward_##SFX(const T *dy, const int64_t *argmax, T *dx,   \
                                  ptrdiff_t planes, ptrdiff_t h, ptrdiff_t w);
 
-/* conv2d_forward:         out := conv(x, weight) + bias (bias may be NULL)
+/* conv2d_forward:         out := act(conv(x, weight) + bias), bias may be
+ *                         NULL, act an enum fg_activation (_eltwise.h)
  * conv2d_backward_input:  dx[n,c,h,w] := sum_{m,p,q} dy[n,m,h+pad_h-p,
  *                                        w+pad_w-q] * weight[m,c,p,q]
  * conv2d_backward_weight: dweight[m,c,p,q] := sum_{n,i,j} dy[n,m,i,j]

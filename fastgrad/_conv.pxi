@@ -10,12 +10,14 @@ cdef extern from "_conv.h":
                               const float *bias, float *out, ptrdiff_t n,
                               ptrdiff_t c, ptrdiff_t h, ptrdiff_t w,
                               ptrdiff_t m, ptrdiff_t kh, ptrdiff_t kw,
-                              ptrdiff_t pad_h, ptrdiff_t pad_w) nogil
+                              ptrdiff_t pad_h, ptrdiff_t pad_w,
+                              int act) nogil
     int fg_conv2d_forward_f64(const double *x, const double *weight,
                               const double *bias, double *out, ptrdiff_t n,
                               ptrdiff_t c, ptrdiff_t h, ptrdiff_t w,
                               ptrdiff_t m, ptrdiff_t kh, ptrdiff_t kw,
-                              ptrdiff_t pad_h, ptrdiff_t pad_w) nogil
+                              ptrdiff_t pad_h, ptrdiff_t pad_w,
+                              int act) nogil
     int fg_conv2d_backward_input_f32(const float *dy, const float *weight,
                                      float *dx, ptrdiff_t n, ptrdiff_t c,
                                      ptrdiff_t h, ptrdiff_t w, ptrdiff_t m,
@@ -114,13 +116,16 @@ cdef tuple _conv_geometry(str op, tuple x_shape, str x_name,
     return hp - kh + 1, wp - kw + 1
 
 
-def conv2d_forward(x, weight, bias, out, pad_h, pad_w):
-    """out := conv(x, weight) + bias, cross-correlation, stride 1.
+def conv2d_forward(x, weight, bias, out, pad_h, pad_w, activation="none"):
+    """out := activation(conv(x, weight) + bias), cross-correlation,
+    stride 1.
 
     IN x (N,C,H,W), weight (M,C,KH,KW), bias (M,) or None; OUT out
     (N,M,H+2*pad_h-KH+1, W+2*pad_w-KW+1). "valid" is pad 0, "full" is
-    pad (KH-1, KW-1)."""
+    pad (KH-1, KW-1). activation: a name of ACTIVATIONS (float32 sigmoid
+    and relu are applied to the tiles in registers)."""
     op = "conv2d_forward"
+    cdef int act = _activation_code(op, activation)
     _check(op, "x", x, 4)
     _check(op, "weight", weight, 4, x.dtype)
     if bias is not None:
@@ -140,10 +145,10 @@ def conv2d_forward(x, weight, bias, out, pad_h, pad_w):
                   _flat(bias) if has_bias else _flat(out), _flat(out))
     if x.dtype == np.float32:
         status = _conv2d_forward[float](a, b, d, has_bias, o, n, c, h, w, m,
-                                        kh, kw, pad_h, pad_w)
+                                        kh, kw, pad_h, pad_w, act)
     else:
         status = _conv2d_forward[double](a, b, d, has_bias, o, n, c, h, w, m,
-                                         kh, kw, pad_h, pad_w)
+                                         kh, kw, pad_h, pad_w, act)
     _raise_status(op, status)
     return out
 
@@ -153,16 +158,18 @@ cdef int _conv2d_forward(const floating[::1] x, const floating[::1] weight,
                          floating[::1] out, Py_ssize_t n, Py_ssize_t c,
                          Py_ssize_t h, Py_ssize_t w, Py_ssize_t m,
                          Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pad_h,
-                         Py_ssize_t pad_w):
+                         Py_ssize_t pad_w, int act):
     cdef int status
     cdef const floating *b = &bias[0] if has_bias else NULL
     with nogil:
         if floating is float:
             status = fg_conv2d_forward_f32(&x[0], &weight[0], b, &out[0], n,
-                                           c, h, w, m, kh, kw, pad_h, pad_w)
+                                           c, h, w, m, kh, kw, pad_h, pad_w,
+                                           act)
         else:
             status = fg_conv2d_forward_f64(&x[0], &weight[0], b, &out[0], n,
-                                           c, h, w, m, kh, kw, pad_h, pad_w)
+                                           c, h, w, m, kh, kw, pad_h, pad_w,
+                                           act)
     return status
 
 

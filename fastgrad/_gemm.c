@@ -10,10 +10,15 @@
  * AVX-512 (6x32 float32, 6x16 float64), AVX2+FMA (6x16, 6x8), chosen at run
  * time, and portable C (4x8).
  *
- * Determinism: the blocking depends only on the shape and the chosen
- * micro-kernel, never on the thread count. Threads share the packing and
- * split the MR x NR tiles of each block; every element of C is computed by
- * one thread with the same sequence of operations, K blocks in order. K is
+ * Small and MLP-sized problems skip packing where it does not pay: a
+ * "direct" AVX2 kernel reads B by rows (op(B) = B), a "dot" kernel reads A
+ * and B along k (op(A) = A, op(B) = B^T, as in x W^T).
+ *
+ * Threads and determinism: C is cut into work units (blocks of rows x
+ * columns) by the shape alone, never by the thread count; threads take
+ * units dynamically, each unit packing its own panels, so no thread ever
+ * waits for another inside a product. Every element of C is computed by
+ * one thread with the same sequence of operations, K blocks in order; K is
  * never split across threads, so results are bitwise identical for any
  * number of threads.
  *
@@ -30,8 +35,13 @@
 #include "_omp.h"
 #include "_simd.h"
 
-#if FG_HAVE_X86_DISPATCH
+/* FG_GEMM_NO_SIMD (a compile-time define) builds the portable path only,
+ * to test it on x86. */
+#if FG_HAVE_X86_DISPATCH && !defined(FG_GEMM_NO_SIMD)
+#define FG_GEMM_X86 1
 #include <immintrin.h>
+#else
+#define FG_GEMM_X86 0
 #endif
 
 #define FG_MIN(x, y) ((x) < (y) ? (x) : (y))
@@ -39,6 +49,9 @@
 /* Largest micro-tile of any kernel (AVX-512 float32: 6 x 32). */
 #define FG_MAX_TILE 192
 #define FG_ALIGN 64
+/* Below this many flops a product runs on one thread: waking a second
+ * thread costs microseconds, more on a busy machine. */
+#define FG_GEMM_PARALLEL_MIN_WORK 2.0e6
 
 /* malloc aligned to FG_ALIGN bytes; the original pointer sits just before
  * the returned block. Free with fg_aligned_free. */
@@ -71,7 +84,7 @@ enum { FG_WB_SET = 0, FG_WB_BETA = 1, FG_WB_ADD = 2 };
 /* ------------------------------------------------------------------ */
 /* AVX2 + FMA micro-kernels                                            */
 /* ------------------------------------------------------------------ */
-#if FG_HAVE_X86_DISPATCH
+#if FG_GEMM_X86
 
 #define FG_AVX2_F32_WB(ptr, acc)                                          \
     do {                                                                  \
@@ -318,25 +331,110 @@ fg_kernel_avx512_f64(ptrdiff_t kc, const double *ap, const double *bp,
     FG_AVX512_F64_WB(c + 5 * ldc + 8, c51);
 }
 
-#endif  /* FG_HAVE_X86_DISPATCH */
+/* Pack 6 rows of a row-major A (not transposed), kc columns, into
+ * dst[p * 6 + r] = a[r * lda + p]: 4 x 4 transposes in registers instead
+ * of scalar strided stores. */
+FG_TARGET_AVX2 static void
+fg_pack_a6_avx2_f32(const float *a, ptrdiff_t lda, ptrdiff_t kc, float *dst)
+{
+    const float *r0 = a, *r1 = a + lda, *r2 = a + 2 * lda;
+    const float *r3 = a + 3 * lda, *r4 = a + 4 * lda, *r5 = a + 5 * lda;
+    ptrdiff_t p;
+    for (p = 0; p + 4 <= kc; p += 4) {
+        __m128 x0 = _mm_loadu_ps(r0 + p), x1 = _mm_loadu_ps(r1 + p);
+        __m128 x2 = _mm_loadu_ps(r2 + p), x3 = _mm_loadu_ps(r3 + p);
+        __m128 y0 = _mm_loadu_ps(r4 + p), y1 = _mm_loadu_ps(r5 + p);
+        __m128 y01lo = _mm_unpacklo_ps(y0, y1);   /* y0[0] y1[0] y0[1] y1[1] */
+        __m128 y01hi = _mm_unpackhi_ps(y0, y1);   /* y0[2] y1[2] y0[3] y1[3] */
+        float *d = dst + p * 6;
+        _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
+        _mm_storeu_ps(d, x0);
+        _mm_storel_pi((__m64 *)(d + 4), y01lo);
+        _mm_storeu_ps(d + 6, x1);
+        _mm_storeh_pi((__m64 *)(d + 10), y01lo);
+        _mm_storeu_ps(d + 12, x2);
+        _mm_storel_pi((__m64 *)(d + 16), y01hi);
+        _mm_storeu_ps(d + 18, x3);
+        _mm_storeh_pi((__m64 *)(d + 22), y01hi);
+    }
+    for (; p < kc; p++) {
+        float *d = dst + p * 6;
+        d[0] = r0[p];
+        d[1] = r1[p];
+        d[2] = r2[p];
+        d[3] = r3[p];
+        d[4] = r4[p];
+        d[5] = r5[p];
+    }
+}
+
+/* The float64 twin of fg_pack_a6_avx2_f32. */
+FG_TARGET_AVX2 static void
+fg_pack_a6_avx2_f64(const double *a, ptrdiff_t lda, ptrdiff_t kc,
+                    double *dst)
+{
+    const double *r0 = a, *r1 = a + lda, *r2 = a + 2 * lda;
+    const double *r3 = a + 3 * lda, *r4 = a + 4 * lda, *r5 = a + 5 * lda;
+    ptrdiff_t p;
+    for (p = 0; p + 4 <= kc; p += 4) {
+        __m256d x0 = _mm256_loadu_pd(r0 + p), x1 = _mm256_loadu_pd(r1 + p);
+        __m256d x2 = _mm256_loadu_pd(r2 + p), x3 = _mm256_loadu_pd(r3 + p);
+        __m256d y0 = _mm256_loadu_pd(r4 + p), y1 = _mm256_loadu_pd(r5 + p);
+        /* 4 x 4 transpose of rows 0-3. */
+        __m256d t0 = _mm256_unpacklo_pd(x0, x1);  /* 00 10 02 12 */
+        __m256d t1 = _mm256_unpackhi_pd(x0, x1);  /* 01 11 03 13 */
+        __m256d t2 = _mm256_unpacklo_pd(x2, x3);  /* 20 30 22 32 */
+        __m256d t3 = _mm256_unpackhi_pd(x2, x3);  /* 21 31 23 33 */
+        __m256d c0 = _mm256_permute2f128_pd(t0, t2, 0x20);
+        __m256d c1 = _mm256_permute2f128_pd(t1, t3, 0x20);
+        __m256d c2 = _mm256_permute2f128_pd(t0, t2, 0x31);
+        __m256d c3 = _mm256_permute2f128_pd(t1, t3, 0x31);
+        __m256d u0 = _mm256_unpacklo_pd(y0, y1);  /* 40 50 42 52 */
+        __m256d u1 = _mm256_unpackhi_pd(y0, y1);  /* 41 51 43 53 */
+        double *d = dst + p * 6;
+        _mm256_storeu_pd(d, c0);
+        _mm_storeu_pd(d + 4, _mm256_castpd256_pd128(u0));
+        _mm256_storeu_pd(d + 6, c1);
+        _mm_storeu_pd(d + 10, _mm256_castpd256_pd128(u1));
+        _mm256_storeu_pd(d + 12, c2);
+        _mm_storeu_pd(d + 16, _mm256_extractf128_pd(u0, 1));
+        _mm256_storeu_pd(d + 18, c3);
+        _mm_storeu_pd(d + 22, _mm256_extractf128_pd(u1, 1));
+    }
+    for (; p < kc; p++) {
+        double *d = dst + p * 6;
+        d[0] = r0[p];
+        d[1] = r1[p];
+        d[2] = r2[p];
+        d[3] = r3[p];
+        d[4] = r4[p];
+        d[5] = r5[p];
+    }
+}
+
+#endif  /* FG_GEMM_X86 */
 
 /* Instantiate the type-generic part for float32 and float64. */
 #define FG_GEMM_TEMPLATE
 #define T float
 #define FG_SFX(name) name##_f32
 #define FG_ACT fg_act_f32
+#define FG_IS_F32 1
 #include "_gemm.c"
 #undef T
 #undef FG_SFX
 #undef FG_ACT
+#undef FG_IS_F32
 
 #define T double
 #define FG_SFX(name) name##_f64
 #define FG_ACT fg_act_f64
+#define FG_IS_F32 0
 #include "_gemm.c"
 #undef T
 #undef FG_SFX
 #undef FG_ACT
+#undef FG_IS_F32
 
 #else  /* FG_GEMM_TEMPLATE: the type-generic part, T is float or double */
 
@@ -398,15 +496,15 @@ static FG_SFX(fg_gemm_config) FG_SFX(fg_choose_config)(void)
     config.nr = FG_PORT_NR;
     config.mc = 128;
     config.kc = 256;
-    config.nc = 4080;
-#if FG_HAVE_X86_DISPATCH
+    config.nc = 8192 / sizeof(T);
+#if FG_GEMM_X86
     if (fg_cpu_has_avx512()) {
         config.kernel = FG_SFX(fg_kernel_avx512);
         config.mr = 6;
         config.nr = 64 / sizeof(T) * 2;
         config.mc = 144;
         config.kc = 256;
-        config.nc = 4064;
+        config.nc = 64 / sizeof(T) * 128;
     }
     else if (fg_cpu_has_avx2()) {
         config.kernel = FG_SFX(fg_kernel_avx2);
@@ -414,7 +512,7 @@ static FG_SFX(fg_gemm_config) FG_SFX(fg_choose_config)(void)
         config.nr = 32 / sizeof(T) * 2;
         config.mc = 144;
         config.kc = 256;
-        config.nc = 4080;
+        config.nc = 8192 / sizeof(T);
     }
 #endif
     return config;
@@ -428,6 +526,13 @@ FG_SFX(fg_pack_a)(int trans_a, const T *a, ptrdiff_t lda, ptrdiff_t m,
                   T *dst)
 {
     ptrdiff_t rows = FG_MIN(mr, m - i0), p, r;
+#if FG_GEMM_X86
+    /* mr == 6 only with the AVX2 and AVX-512 kernels: AVX2 is there. */
+    if (!trans_a && rows == 6 && mr == 6) {
+        FG_SFX(fg_pack_a6_avx2)(a + i0 * lda + p0, lda, kc, dst);
+        return;
+    }
+#endif
     if (trans_a) {
         /* op(A)[i, p] = a[p, i]: rows of a hold columns of op(A). */
         for (p = 0; p < kc; p++) {
@@ -512,6 +617,460 @@ FG_SFX(fg_epilogue)(T *c, ptrdiff_t ldc, ptrdiff_t rows, ptrdiff_t cols,
     }
 }
 
+/* The operands of one product, passed to the per-unit workers. */
+typedef struct {
+    int trans_a, trans_b, act;
+    ptrdiff_t m, n, k, lda, ldb, ldc;
+    T alpha, beta;
+    const T *a, *b, *bias;
+    T *c;
+} FG_SFX(fg_problem);
+
+/* ------------------------------------------------------------------ */
+/* Unpacked AVX2 paths for small problems, where packing does not pay  */
+/* ------------------------------------------------------------------ */
+#if FG_GEMM_X86
+
+#if FG_IS_F32
+#define FG_V __m256
+#define FG_LANES 8
+#define FG_LOADU _mm256_loadu_ps
+#define FG_STOREU _mm256_storeu_ps
+#define FG_MASKLOAD _mm256_maskload_ps
+#define FG_MASKSTORE _mm256_maskstore_ps
+#define FG_FMADD _mm256_fmadd_ps
+#define FG_MUL _mm256_mul_ps
+#define FG_SET1 _mm256_set1_ps
+#define FG_BCAST _mm256_broadcast_ss
+#define FG_ZERO _mm256_setzero_ps
+#else
+#define FG_V __m256d
+#define FG_LANES 4
+#define FG_LOADU _mm256_loadu_pd
+#define FG_STOREU _mm256_storeu_pd
+#define FG_MASKLOAD _mm256_maskload_pd
+#define FG_MASKSTORE _mm256_maskstore_pd
+#define FG_FMADD _mm256_fmadd_pd
+#define FG_MUL _mm256_mul_pd
+#define FG_SET1 _mm256_set1_pd
+#define FG_BCAST _mm256_broadcast_sd
+#define FG_ZERO _mm256_setzero_pd
+#endif
+#define FG_INLINE static inline __attribute__((always_inline))
+/* Tiles of the direct kernel: DIRECT_MR rows x 2 vectors of columns; of
+ * the dot kernel: DOT_MR x DOT_NR (accumulators along k). */
+#define FG_DIRECT_MR 6
+#define FG_DOT_MR 3
+#define FG_DOT_NR 4
+
+/* A mask selecting the first `valid` lanes (0 < valid <= FG_LANES). */
+FG_TARGET_AVX2 FG_INLINE __m256i FG_SFX(fg_lane_mask)(int valid)
+{
+#if FG_IS_F32
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(valid),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+#else
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(valid),
+                              _mm256_setr_epi64x(0, 1, 2, 3));
+#endif
+}
+
+/* The sum of the lanes of v, in a fixed order. */
+FG_TARGET_AVX2 FG_INLINE T FG_SFX(fg_hsum)(FG_V v)
+{
+#if FG_IS_F32
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v),
+                          _mm256_extractf128_ps(v, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_add_ss(x, _mm_shuffle_ps(x, x, 1));
+    return _mm_cvtss_f32(x);
+#else
+    __m128d x = _mm_add_pd(_mm256_castpd256_pd128(v),
+                           _mm256_extractf128_pd(v, 1));
+    x = _mm_add_sd(x, _mm_unpackhi_pd(x, x));
+    return _mm_cvtsd_f64(x);
+#endif
+}
+
+/* One vector of a tile into C: c := alpha * acc + beta * c (c not read
+ * when beta == 0), only the lanes of `mask` when `last`. */
+FG_TARGET_AVX2 FG_INLINE void
+FG_SFX(fg_store_vec)(T *c_vec, FG_V acc, T alpha, T beta, const int last,
+                     __m256i mask)
+{
+    FG_V value = FG_MUL(FG_SET1(alpha), acc);
+    if (beta != (T)0) {
+        FG_V old = last ? FG_MASKLOAD(c_vec, mask) : FG_LOADU(c_vec);
+        value = FG_FMADD(FG_SET1(beta), old, value);
+    }
+    if (last) {
+        FG_MASKSTORE(c_vec, mask, value);
+    }
+    else {
+        FG_STOREU(c_vec, value);
+    }
+}
+
+#define FG_DIRECT_ROW(i)                                                  \
+    if (rows > (i)) {                                                     \
+        av = FG_BCAST(a_col + (i) * a_rs);                                \
+        c##i##0 = FG_FMADD(av, b0, c##i##0);                              \
+        if (nvec > 1) {                                                   \
+            c##i##1 = FG_FMADD(av, b1, c##i##1);                          \
+        }                                                                 \
+    }
+#define FG_DIRECT_STORE(i)                                                \
+    if (rows > (i)) {                                                     \
+        FG_SFX(fg_store_vec)(c + (i) * ldc, c##i##0, alpha, beta,         \
+                             masked && nvec == 1, mask);                  \
+        if (nvec > 1) {                                                   \
+            FG_SFX(fg_store_vec)(c + (i) * ldc + FG_LANES, c##i##1, alpha, \
+                                 beta, masked, mask);                     \
+        }                                                                 \
+    }
+
+/* Direct tile, no packing (op(B) = B, rows contiguous along n):
+ * C[0:rows, 0:cols] := alpha * op(A) B + beta * C, with op(A)[i, p] =
+ * a[i * a_rs + p * a_cs] broadcast and B read by rows. nvec vectors of
+ * columns; when `masked`, the last one holds only `tail` columns. rows,
+ * nvec and masked are constants after inlining, so the accumulators live
+ * in registers. */
+FG_TARGET_AVX2 FG_INLINE void
+FG_SFX(fg_direct_tile)(const int rows, const int nvec, const int masked,
+                       int tail, ptrdiff_t k, const T *a, ptrdiff_t a_rs,
+                       ptrdiff_t a_cs, const T *b, ptrdiff_t ldb, T *c,
+                       ptrdiff_t ldc, T alpha, T beta)
+{
+    FG_V c00 = FG_ZERO(), c01 = FG_ZERO(), c10 = FG_ZERO(), c11 = FG_ZERO();
+    FG_V c20 = FG_ZERO(), c21 = FG_ZERO(), c30 = FG_ZERO(), c31 = FG_ZERO();
+    FG_V c40 = FG_ZERO(), c41 = FG_ZERO(), c50 = FG_ZERO(), c51 = FG_ZERO();
+    FG_V av, b0, b1 = FG_ZERO();
+    const __m256i mask = FG_SFX(fg_lane_mask)(masked ? tail : FG_LANES);
+    ptrdiff_t p;
+
+    for (p = 0; p < k; p++) {
+        const T *b_row = b + p * ldb;
+        const T *a_col = a + p * a_cs;
+        if (nvec > 1) {
+            b0 = FG_LOADU(b_row);
+            b1 = masked ? FG_MASKLOAD(b_row + FG_LANES, mask)
+                        : FG_LOADU(b_row + FG_LANES);
+        }
+        else {
+            b0 = masked ? FG_MASKLOAD(b_row, mask) : FG_LOADU(b_row);
+        }
+        FG_DIRECT_ROW(0)
+        FG_DIRECT_ROW(1)
+        FG_DIRECT_ROW(2)
+        FG_DIRECT_ROW(3)
+        FG_DIRECT_ROW(4)
+        FG_DIRECT_ROW(5)
+    }
+    FG_DIRECT_STORE(0)
+    FG_DIRECT_STORE(1)
+    FG_DIRECT_STORE(2)
+    FG_DIRECT_STORE(3)
+    FG_DIRECT_STORE(4)
+    FG_DIRECT_STORE(5)
+}
+#undef FG_DIRECT_ROW
+#undef FG_DIRECT_STORE
+
+#define FG_DOT_COL(j, LOAD)                                               \
+    if (cols > (j)) {                                                     \
+        bv = LOAD(b + (j) * ldb + p);                                     \
+        c0##j = FG_FMADD(a0, bv, c0##j);                                  \
+        if (rows > 1) {                                                   \
+            c1##j = FG_FMADD(a1, bv, c1##j);                              \
+        }                                                                 \
+        if (rows > 2) {                                                   \
+            c2##j = FG_FMADD(a2, bv, c2##j);                              \
+        }                                                                 \
+    }
+#define FG_DOT_STEP(LOAD)                                                 \
+    a0 = LOAD(a + p);                                                     \
+    if (rows > 1) {                                                       \
+        a1 = LOAD(a + lda + p);                                           \
+    }                                                                     \
+    if (rows > 2) {                                                       \
+        a2 = LOAD(a + 2 * lda + p);                                       \
+    }                                                                     \
+    FG_DOT_COL(0, LOAD)                                                   \
+    FG_DOT_COL(1, LOAD)                                                   \
+    FG_DOT_COL(2, LOAD)                                                   \
+    FG_DOT_COL(3, LOAD)
+#define FG_DOT_STORE(i, j)                                                \
+    if (rows > (i) && cols > (j)) {                                       \
+        T value_ = alpha * FG_SFX(fg_hsum)(c##i##j);                      \
+        if (beta != (T)0) {                                               \
+            value_ += beta * c[(i) * ldc + (j)];                          \
+        }                                                                 \
+        c[(i) * ldc + (j)] = value_;                                      \
+    }
+#define FG_MASKED_LOAD(ptr) FG_MASKLOAD((ptr), mask)
+
+/* Dot tile, no packing (op(A) = A, op(B) = B^T: both contiguous along k):
+ * C[i, j] := alpha * sum_p a[i, p] b[j, p] + beta * C[i, j] for rows x
+ * cols, accumulating LANES partial sums per element, then summing the
+ * lanes in a fixed order. */
+FG_TARGET_AVX2 FG_INLINE void
+FG_SFX(fg_dot_tile)(const int rows, const int cols, ptrdiff_t k, const T *a,
+                    ptrdiff_t lda, const T *b, ptrdiff_t ldb, T *c,
+                    ptrdiff_t ldc, T alpha, T beta)
+{
+    FG_V c00 = FG_ZERO(), c01 = FG_ZERO(), c02 = FG_ZERO(), c03 = FG_ZERO();
+    FG_V c10 = FG_ZERO(), c11 = FG_ZERO(), c12 = FG_ZERO(), c13 = FG_ZERO();
+    FG_V c20 = FG_ZERO(), c21 = FG_ZERO(), c22 = FG_ZERO(), c23 = FG_ZERO();
+    FG_V a0, a1 = FG_ZERO(), a2 = FG_ZERO(), bv;
+    ptrdiff_t p;
+
+    for (p = 0; p + FG_LANES <= k; p += FG_LANES) {
+        FG_DOT_STEP(FG_LOADU)
+    }
+    if (p < k) {
+        const __m256i mask = FG_SFX(fg_lane_mask)((int)(k - p));
+        FG_DOT_STEP(FG_MASKED_LOAD)
+    }
+    FG_DOT_STORE(0, 0) FG_DOT_STORE(0, 1) FG_DOT_STORE(0, 2)
+    FG_DOT_STORE(0, 3) FG_DOT_STORE(1, 0) FG_DOT_STORE(1, 1)
+    FG_DOT_STORE(1, 2) FG_DOT_STORE(1, 3) FG_DOT_STORE(2, 0)
+    FG_DOT_STORE(2, 1) FG_DOT_STORE(2, 2) FG_DOT_STORE(2, 3)
+}
+#undef FG_DOT_COL
+#undef FG_DOT_STEP
+#undef FG_DOT_STORE
+#undef FG_MASKED_LOAD
+
+/* Instances with constant shapes, and tables to pick them at run time. */
+typedef void (*FG_SFX(fg_direct_fn))(int tail, ptrdiff_t k, const T *a,
+                                     ptrdiff_t a_rs, ptrdiff_t a_cs,
+                                     const T *b, ptrdiff_t ldb, T *c,
+                                     ptrdiff_t ldc, T alpha, T beta);
+typedef void (*FG_SFX(fg_dot_fn))(ptrdiff_t k, const T *a, ptrdiff_t lda,
+                                  const T *b, ptrdiff_t ldb, T *c,
+                                  ptrdiff_t ldc, T alpha, T beta);
+
+#define FG_DIRECT_INSTANCE(R, NV, MASKED)                                 \
+    FG_TARGET_AVX2 static void                                            \
+    FG_SFX(fg_direct_##R##_##NV##_##MASKED)(                              \
+        int tail, ptrdiff_t k, const T *a, ptrdiff_t a_rs, ptrdiff_t a_cs, \
+        const T *b, ptrdiff_t ldb, T *c, ptrdiff_t ldc, T alpha, T beta)  \
+    {                                                                     \
+        FG_SFX(fg_direct_tile)(R, NV, MASKED, tail, k, a, a_rs, a_cs, b,  \
+                               ldb, c, ldc, alpha, beta);                 \
+    }
+#define FG_DIRECT_ROW(R)                                                  \
+    FG_DIRECT_INSTANCE(R, 1, 0)                                           \
+    FG_DIRECT_INSTANCE(R, 1, 1)                                           \
+    FG_DIRECT_INSTANCE(R, 2, 0)                                           \
+    FG_DIRECT_INSTANCE(R, 2, 1)
+FG_DIRECT_ROW(1)
+FG_DIRECT_ROW(2)
+FG_DIRECT_ROW(3)
+FG_DIRECT_ROW(4)
+FG_DIRECT_ROW(5)
+FG_DIRECT_ROW(6)
+#undef FG_DIRECT_ROW
+#undef FG_DIRECT_INSTANCE
+
+#define FG_DIRECT_ENTRY(R)                                                \
+    {FG_SFX(fg_direct_##R##_1_0), FG_SFX(fg_direct_##R##_1_1),            \
+     FG_SFX(fg_direct_##R##_2_0), FG_SFX(fg_direct_##R##_2_1)}
+/* [rows - 1][2 * (nvec - 1) + masked] */
+static const FG_SFX(fg_direct_fn) FG_SFX(fg_direct_table)[6][4] = {
+    FG_DIRECT_ENTRY(1), FG_DIRECT_ENTRY(2), FG_DIRECT_ENTRY(3),
+    FG_DIRECT_ENTRY(4), FG_DIRECT_ENTRY(5), FG_DIRECT_ENTRY(6)
+};
+#undef FG_DIRECT_ENTRY
+
+#define FG_DOT_INSTANCE(R, S)                                             \
+    FG_TARGET_AVX2 static void                                            \
+    FG_SFX(fg_dot_##R##_##S)(ptrdiff_t k, const T *a, ptrdiff_t lda,      \
+                             const T *b, ptrdiff_t ldb, T *c,             \
+                             ptrdiff_t ldc, T alpha, T beta)              \
+    {                                                                     \
+        FG_SFX(fg_dot_tile)(R, S, k, a, lda, b, ldb, c, ldc, alpha, beta); \
+    }
+#define FG_DOT_ROW(R)                                                     \
+    FG_DOT_INSTANCE(R, 1)                                                 \
+    FG_DOT_INSTANCE(R, 2)                                                 \
+    FG_DOT_INSTANCE(R, 3)                                                 \
+    FG_DOT_INSTANCE(R, 4)
+FG_DOT_ROW(1)
+FG_DOT_ROW(2)
+FG_DOT_ROW(3)
+#undef FG_DOT_ROW
+#undef FG_DOT_INSTANCE
+
+/* [rows - 1][cols - 1] */
+static const FG_SFX(fg_dot_fn) FG_SFX(fg_dot_table)[3][4] = {
+    {FG_SFX(fg_dot_1_1), FG_SFX(fg_dot_1_2), FG_SFX(fg_dot_1_3),
+     FG_SFX(fg_dot_1_4)},
+    {FG_SFX(fg_dot_2_1), FG_SFX(fg_dot_2_2), FG_SFX(fg_dot_2_3),
+     FG_SFX(fg_dot_2_4)},
+    {FG_SFX(fg_dot_3_1), FG_SFX(fg_dot_3_2), FG_SFX(fg_dot_3_3),
+     FG_SFX(fg_dot_3_4)}
+};
+
+/* Work units of an unpacked product: a grid of row blocks x column blocks
+ * of C (multiples of the tile), fixed by the shape alone, aiming at about
+ * FG_UNITS units so that threads balance dynamically. */
+#define FG_UNITS 8
+
+typedef struct {
+    ptrdiff_t unit_m, unit_n, row_units, n_units, tile_m, tile_n;
+} FG_SFX(fg_grid);
+
+static FG_SFX(fg_grid)
+FG_SFX(fg_unit_grid)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t tile_m,
+                     ptrdiff_t tile_n)
+{
+    FG_SFX(fg_grid) grid;
+    ptrdiff_t row_tiles = FG_CEIL_DIV(m, tile_m);
+    ptrdiff_t col_tiles = FG_CEIL_DIV(n, tile_n);
+    ptrdiff_t col_units = FG_MIN(col_tiles, FG_UNITS);
+    ptrdiff_t row_units = FG_MIN(row_tiles, FG_CEIL_DIV(FG_UNITS,
+                                                        col_units));
+    grid.tile_m = tile_m;
+    grid.tile_n = tile_n;
+    grid.unit_n = FG_CEIL_DIV(col_tiles, col_units) * tile_n;
+    grid.unit_m = FG_CEIL_DIV(row_tiles, row_units) * tile_m;
+    grid.row_units = FG_CEIL_DIV(m, grid.unit_m);
+    grid.n_units = grid.row_units * FG_CEIL_DIV(n, grid.unit_n);
+    return grid;
+}
+
+/* Rows of op(A) per pass over the columns of a unit: a multiple of the
+ * tile height whose rows (k values each) fit in about 192 KiB of L2. */
+static ptrdiff_t FG_SFX(fg_row_chunk)(ptrdiff_t k, ptrdiff_t tile_m)
+{
+    ptrdiff_t rows = (ptrdiff_t)(192 * 1024 / sizeof(T)) / (k > 0 ? k : 1);
+    return rows < tile_m ? tile_m : rows / tile_m * tile_m;
+}
+
+/* One unit of the direct path: C block := act(alpha op(A) B + beta C +
+ * bias), column tiles outer so one B panel is reused from L1. */
+FG_TARGET_AVX2 static void
+FG_SFX(fg_direct_unit)(const FG_SFX(fg_problem) *pr,
+                       const FG_SFX(fg_grid) *grid, ptrdiff_t unit)
+{
+    const ptrdiff_t a_rs = pr->trans_a ? 1 : pr->lda;
+    const ptrdiff_t a_cs = pr->trans_a ? pr->lda : 1;
+    const ptrdiff_t i_begin = (unit % grid->row_units) * grid->unit_m;
+    const ptrdiff_t j_begin = (unit / grid->row_units) * grid->unit_n;
+    const ptrdiff_t i_end = FG_MIN(pr->m, i_begin + grid->unit_m);
+    const ptrdiff_t j_end = FG_MIN(pr->n, j_begin + grid->unit_n);
+    const int has_epilogue = pr->bias != NULL || pr->act != FG_ACT_NONE;
+    const ptrdiff_t chunk = FG_SFX(fg_row_chunk)(pr->k, FG_DIRECT_MR);
+    ptrdiff_t i0, j0, ic;
+
+    for (ic = i_begin; ic < i_end; ic += chunk)
+    for (j0 = j_begin; j0 < j_end; j0 += grid->tile_n) {
+        const int cols = (int)FG_MIN(grid->tile_n, j_end - j0);
+        const int nvec = cols > FG_LANES ? 2 : 1;
+        const int tail = cols % FG_LANES;
+        const int kind = 2 * (nvec - 1) + (tail != 0);
+        for (i0 = ic; i0 < FG_MIN(i_end, ic + chunk); i0 += FG_DIRECT_MR) {
+            const int rows = (int)FG_MIN(FG_DIRECT_MR, i_end - i0);
+            T *c_tile = pr->c + i0 * pr->ldc + j0;
+            FG_SFX(fg_direct_table)[rows - 1][kind](
+                tail, pr->k, pr->a + i0 * a_rs, a_rs, a_cs, pr->b + j0,
+                pr->ldb, c_tile, pr->ldc, pr->alpha, pr->beta);
+            if (has_epilogue) {
+                FG_SFX(fg_epilogue)(c_tile, pr->ldc, rows, cols,
+                                    pr->bias ? pr->bias + j0 : NULL,
+                                    pr->act);
+            }
+        }
+    }
+}
+
+/* One unit of the dot path: C block := act(alpha A B^T + beta C + bias). */
+FG_TARGET_AVX2 static void
+FG_SFX(fg_dot_unit)(const FG_SFX(fg_problem) *pr, const FG_SFX(fg_grid) *grid,
+                    ptrdiff_t unit)
+{
+    const ptrdiff_t i_begin = (unit % grid->row_units) * grid->unit_m;
+    const ptrdiff_t j_begin = (unit / grid->row_units) * grid->unit_n;
+    const ptrdiff_t i_end = FG_MIN(pr->m, i_begin + grid->unit_m);
+    const ptrdiff_t j_end = FG_MIN(pr->n, j_begin + grid->unit_n);
+    const int has_epilogue = pr->bias != NULL || pr->act != FG_ACT_NONE;
+    const ptrdiff_t chunk = FG_SFX(fg_row_chunk)(pr->k, FG_DOT_MR);
+    ptrdiff_t i0, j0, ic;
+
+    for (ic = i_begin; ic < i_end; ic += chunk)
+    for (j0 = j_begin; j0 < j_end; j0 += FG_DOT_NR) {
+        const int cols = (int)FG_MIN(FG_DOT_NR, j_end - j0);
+        for (i0 = ic; i0 < FG_MIN(i_end, ic + chunk); i0 += FG_DOT_MR) {
+            const int rows = (int)FG_MIN(FG_DOT_MR, i_end - i0);
+            T *c_tile = pr->c + i0 * pr->ldc + j0;
+            FG_SFX(fg_dot_table)[rows - 1][cols - 1](
+                pr->k, pr->a + i0 * pr->lda, pr->lda, pr->b + j0 * pr->ldb,
+                pr->ldb, c_tile, pr->ldc, pr->alpha, pr->beta);
+            if (has_epilogue) {
+                FG_SFX(fg_epilogue)(c_tile, pr->ldc, rows, cols,
+                                    pr->bias ? pr->bias + j0 : NULL,
+                                    pr->act);
+            }
+        }
+    }
+}
+
+/* Run the units of an unpacked product: on n_threads threads (dynamic
+ * schedule: any thread may take any unit, and each unit's result does not
+ * depend on which), or serially without entering a parallel region (which
+ * costs over a microsecond even for one thread). `dot` picks the path. */
+static void
+FG_SFX(fg_gemm_unpacked)(const FG_SFX(fg_problem) *pr, int dot,
+                         int n_threads)
+{
+    const FG_SFX(fg_grid) grid = dot
+        ? FG_SFX(fg_unit_grid)(pr->m, pr->n, FG_DOT_MR, FG_DOT_NR)
+        : FG_SFX(fg_unit_grid)(pr->m, pr->n, FG_DIRECT_MR, 2 * FG_LANES);
+    ptrdiff_t unit;
+
+    if (n_threads > 1 && grid.n_units > 1) {
+        #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
+        for (unit = 0; unit < grid.n_units; unit++) {
+            if (dot) {
+                FG_SFX(fg_dot_unit)(pr, &grid, unit);
+            }
+            else {
+                FG_SFX(fg_direct_unit)(pr, &grid, unit);
+            }
+        }
+    }
+    else {
+        for (unit = 0; unit < grid.n_units; unit++) {
+            if (dot) {
+                FG_SFX(fg_dot_unit)(pr, &grid, unit);
+            }
+            else {
+                FG_SFX(fg_direct_unit)(pr, &grid, unit);
+            }
+        }
+    }
+}
+
+#undef FG_V
+#undef FG_LANES
+#undef FG_LOADU
+#undef FG_STOREU
+#undef FG_MASKLOAD
+#undef FG_MASKSTORE
+#undef FG_FMADD
+#undef FG_MUL
+#undef FG_SET1
+#undef FG_BCAST
+#undef FG_ZERO
+#undef FG_INLINE
+#undef FG_DIRECT_MR
+#undef FG_DOT_MR
+#undef FG_DOT_NR
+#undef FG_UNITS
+
+#endif  /* FG_GEMM_X86 */
+
 /* C := beta * C (zeros when beta == 0, ignoring C), then the epilogue:
  * the whole product when k == 0 or alpha == 0. */
 static void
@@ -556,90 +1115,132 @@ FG_SFX(fg_gemm_naive)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
     }
 }
 
-/* The blocked, packed product on n_threads threads (see the file comment).
- * a_pack holds one mc x kc block of op(A), b_pack one kc x nc block of
- * op(B), both shared by the threads. */
+/* Work units of the packed product: a grid of row blocks x column blocks
+ * of C, fixed by the shape (never by the thread count). Each unit packs
+ * its own panels into its thread's buffers, so threads never wait for each
+ * other inside a product (on a busy machine a barrier waits for the slowest
+ * thread, again and again); the price is packing a panel of A once per
+ * column block and of B once per row block. */
+typedef struct {
+    ptrdiff_t unit_m, unit_n, row_units, n_units;
+} FG_SFX(fg_packed_grid);
+
+static FG_SFX(fg_packed_grid)
+FG_SFX(fg_packed_plan)(const FG_SFX(fg_gemm_config) *cfg, ptrdiff_t m,
+                       ptrdiff_t n)
+{
+    const ptrdiff_t want = 4;   /* units, for dynamic balance */
+    const ptrdiff_t row_tiles = FG_CEIL_DIV(m, cfg->mr);
+    const ptrdiff_t col_tiles = FG_CEIL_DIV(n, cfg->nr);
+    ptrdiff_t col_units = FG_CEIL_DIV(n, cfg->nc);
+    ptrdiff_t row_units = FG_CEIL_DIV(m, 4 * cfg->mc);
+    FG_SFX(fg_packed_grid) grid;
+
+    if (row_units * col_units < want) {
+        /* Split rows first (at least 8 tiles of rows per unit). */
+        row_units = FG_MIN(FG_CEIL_DIV(want, col_units),
+                           FG_CEIL_DIV(row_tiles, 8));
+        row_units = row_units < 1 ? 1 : row_units;
+    }
+    if (row_units * col_units < want) {
+        /* Then columns (at least 4 tiles of columns per unit). */
+        col_units = FG_MIN(FG_CEIL_DIV(want, row_units),
+                           FG_CEIL_DIV(col_tiles, 4));
+        col_units = col_units < 1 ? 1 : col_units;
+    }
+    grid.unit_m = FG_CEIL_DIV(row_tiles, row_units) * cfg->mr;
+    grid.unit_n = FG_CEIL_DIV(col_tiles, col_units) * cfg->nr;
+    grid.row_units = FG_CEIL_DIV(m, grid.unit_m);
+    grid.n_units = grid.row_units * FG_CEIL_DIV(n, grid.unit_n);
+    return grid;
+}
+
+/* One unit of the packed product (see the file comment): C block :=
+ * act(alpha op(A) op(B) + beta C + bias), K blocks in order. a_pack holds
+ * one mc x kc block of op(A), b_pack one kc x unit_n block of op(B). */
 static void
-FG_SFX(fg_gemm_packed)(const FG_SFX(fg_gemm_config) *cfg, int trans_a,
-                       int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
-                       T alpha, const T *a, ptrdiff_t lda, const T *b,
-                       ptrdiff_t ldb, T beta, T *c, ptrdiff_t ldc,
-                       const T *bias, int act, T *a_pack, T *b_pack,
-                       int n_threads)
+FG_SFX(fg_packed_unit)(const FG_SFX(fg_gemm_config) *cfg,
+                       const FG_SFX(fg_packed_grid) *grid,
+                       const FG_SFX(fg_problem) *pr, ptrdiff_t unit,
+                       T *a_pack, T *b_pack)
 {
     const ptrdiff_t mr = cfg->mr, nr = cfg->nr;
-    const int has_epilogue = bias != NULL || act != FG_ACT_NONE;
+    const ptrdiff_t m = pr->m, n = pr->n, k = pr->k, ldc = pr->ldc;
+    const T alpha = pr->alpha, beta = pr->beta;
+    const int has_epilogue = pr->bias != NULL || pr->act != FG_ACT_NONE;
+    const ptrdiff_t i_begin = (unit % grid->row_units) * grid->unit_m;
+    const ptrdiff_t j_begin = (unit / grid->row_units) * grid->unit_n;
+    const ptrdiff_t i_end = FG_MIN(m, i_begin + grid->unit_m);
+    const ptrdiff_t j_end = FG_MIN(n, j_begin + grid->unit_n);
+    const ptrdiff_t n_jr = FG_CEIL_DIV(j_end - j_begin, nr);
+    /* Row blocks of equal size (a multiple of mr, at most cfg->mc). */
+    const ptrdiff_t n_ic = FG_CEIL_DIV(i_end - i_begin, cfg->mc);
+    const ptrdiff_t mc_even =
+        FG_CEIL_DIV(FG_CEIL_DIV(i_end - i_begin, n_ic), mr) * mr;
+    ptrdiff_t pc, ic, jr, ir;
 
-    #pragma omp parallel num_threads(n_threads)
-    {
-        ptrdiff_t jc, pc, ic;
-        for (jc = 0; jc < n; jc += cfg->nc) {
-            const ptrdiff_t nc = FG_MIN(cfg->nc, n - jc);
-            const ptrdiff_t n_jr = FG_CEIL_DIV(nc, nr);
-            for (pc = 0; pc < k; pc += cfg->kc) {
-                const ptrdiff_t kc = FG_MIN(cfg->kc, k - pc);
-                const int first = pc == 0, last = pc + kc == k;
-                const int mode = !first ? FG_WB_ADD
-                                 : beta == (T)0 ? FG_WB_SET : FG_WB_BETA;
-                ptrdiff_t jr;
+    for (pc = 0; pc < k; pc += cfg->kc) {
+        const ptrdiff_t kc = FG_MIN(cfg->kc, k - pc);
+        const int last = pc + kc == k;
+        const int mode = pc > 0 ? FG_WB_ADD
+                         : beta == (T)0 ? FG_WB_SET : FG_WB_BETA;
 
-                #pragma omp for schedule(static)
-                for (jr = 0; jr < n_jr; jr++) {
-                    FG_SFX(fg_pack_b)(trans_b, b, ldb, n, jc + jr * nr, pc,
-                                      kc, nr, b_pack + jr * nr * kc);
-                }
-                for (ic = 0; ic < m; ic += cfg->mc) {
-                    const ptrdiff_t mc = FG_MIN(cfg->mc, m - ic);
-                    const ptrdiff_t n_ir = FG_CEIL_DIV(mc, mr);
-                    ptrdiff_t ir, tile;
+        for (jr = 0; jr < n_jr; jr++) {
+            FG_SFX(fg_pack_b)(pr->trans_b, pr->b, pr->ldb, n,
+                              j_begin + jr * nr, pc, kc, nr,
+                              b_pack + jr * nr * kc);
+        }
+        for (ic = i_begin; ic < i_end; ic += mc_even) {
+            const ptrdiff_t mc = FG_MIN(mc_even, i_end - ic);
+            const ptrdiff_t n_ir = FG_CEIL_DIV(mc, mr);
 
-                    #pragma omp for schedule(static)
-                    for (ir = 0; ir < n_ir; ir++) {
-                        FG_SFX(fg_pack_a)(trans_a, a, lda, m, ic + ir * mr,
-                                          pc, kc, mr, a_pack + ir * mr * kc);
+            for (ir = 0; ir < n_ir; ir++) {
+                FG_SFX(fg_pack_a)(pr->trans_a, pr->a, pr->lda, m,
+                                  ic + ir * mr, pc, kc, mr,
+                                  a_pack + ir * mr * kc);
+            }
+            /* Column panels outer: one B micro-panel stays in L1 while
+             * the A block streams from L2. */
+            for (jr = 0; jr < n_jr; jr++) {
+                for (ir = 0; ir < n_ir; ir++) {
+                    const ptrdiff_t i0 = ic + ir * mr;
+                    const ptrdiff_t j0 = j_begin + jr * nr;
+                    const ptrdiff_t rows = FG_MIN(mr, m - i0);
+                    const ptrdiff_t cols = FG_MIN(nr, n - j0);
+                    const T *ap = a_pack + ir * mr * kc;
+                    const T *bp = b_pack + jr * nr * kc;
+                    T *c_tile = pr->c + i0 * ldc + j0;
+
+                    if (rows == mr && cols == nr) {
+                        cfg->kernel(kc, ap, bp, c_tile, ldc, alpha, beta,
+                                    mode);
                     }
-                    /* Tiles in column-panel-major order: a thread's run of
-                     * tiles reuses one B micro-panel from L1. */
-                    #pragma omp for schedule(static)
-                    for (tile = 0; tile < n_jr * n_ir; tile++) {
-                        const ptrdiff_t jt = tile / n_ir, it = tile % n_ir;
-                        const ptrdiff_t i0 = ic + it * mr, j0 = jc + jt * nr;
-                        const ptrdiff_t rows = FG_MIN(mr, m - i0);
-                        const ptrdiff_t cols = FG_MIN(nr, n - j0);
-                        const T *ap = a_pack + it * mr * kc;
-                        const T *bp = b_pack + jt * nr * kc;
-                        T *c_tile = c + i0 * ldc + j0;
-
-                        if (rows == mr && cols == nr) {
-                            cfg->kernel(kc, ap, bp, c_tile, ldc, alpha, beta,
-                                        mode);
-                        }
-                        else {
-                            /* Edge tile: full tile into a buffer, then the
-                             * valid part into C. */
-                            T buffer[FG_MAX_TILE];
-                            ptrdiff_t i, j;
-                            cfg->kernel(kc, ap, bp, buffer, nr, (T)1, (T)0,
-                                        FG_WB_SET);
-                            for (i = 0; i < rows; i++) {
-                                T *c_row = c_tile + i * ldc;
-                                const T *t_row = buffer + i * nr;
-                                for (j = 0; j < cols; j++) {
-                                    T value = alpha * t_row[j];
-                                    if (mode == FG_WB_BETA) {
-                                        value += beta * c_row[j];
-                                    }
-                                    else if (mode == FG_WB_ADD) {
-                                        value += c_row[j];
-                                    }
-                                    c_row[j] = value;
+                    else {
+                        /* Edge tile: full tile into a buffer, then the
+                         * valid part into C. */
+                        T buffer[FG_MAX_TILE];
+                        ptrdiff_t i, j;
+                        cfg->kernel(kc, ap, bp, buffer, nr, (T)1, (T)0,
+                                    FG_WB_SET);
+                        for (i = 0; i < rows; i++) {
+                            T *c_row = c_tile + i * ldc;
+                            const T *t_row = buffer + i * nr;
+                            for (j = 0; j < cols; j++) {
+                                T value = alpha * t_row[j];
+                                if (mode == FG_WB_BETA) {
+                                    value += beta * c_row[j];
                                 }
+                                else if (mode == FG_WB_ADD) {
+                                    value += c_row[j];
+                                }
+                                c_row[j] = value;
                             }
                         }
-                        if (last && has_epilogue) {
-                            FG_SFX(fg_epilogue)(c_tile, ldc, rows, cols,
-                                                bias ? bias + j0 : NULL, act);
-                        }
+                    }
+                    if (last && has_epilogue) {
+                        FG_SFX(fg_epilogue)(c_tile, ldc, rows, cols,
+                                            pr->bias ? pr->bias + j0 : NULL,
+                                            pr->act);
                     }
                 }
             }
@@ -655,9 +1256,12 @@ FG_SFX(fg_gemm_any)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
                     const T *bias, int act)
 {
     FG_SFX(fg_gemm_config) cfg;
+    FG_SFX(fg_packed_grid) grid;
+    FG_SFX(fg_problem) pr;
     T *a_pack, *b_pack;
-    ptrdiff_t a_size, b_size;
+    ptrdiff_t a_size, b_size, unit;
     int n_threads;
+    double work;
 
     if (m <= 0 || n <= 0) {
         return;
@@ -666,26 +1270,86 @@ FG_SFX(fg_gemm_any)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
         FG_SFX(fg_scale_c)(m, n, beta, c, ldc, bias, act);
         return;
     }
+    work = 2.0 * (double)m * (double)n * (double)k;
+    n_threads = work < FG_GEMM_PARALLEL_MIN_WORK ? 1 : fg_threads_for(work);
+    pr.trans_a = trans_a;
+    pr.trans_b = trans_b;
+    pr.act = act;
+    pr.m = m;
+    pr.n = n;
+    pr.k = k;
+    pr.lda = lda;
+    pr.ldb = ldb;
+    pr.ldc = ldc;
+    pr.alpha = alpha;
+    pr.beta = beta;
+    pr.a = a;
+    pr.b = b;
+    pr.bias = bias;
+    pr.c = c;
+#if FG_GEMM_X86
+    {
+#ifdef FG_GEMM_BENCH_PATHS
+        /* Developer builds only: FG_GEMM_PATH=packed|small forces a path
+         * for measuring the thresholds below. */
+        const char *path = getenv("FG_GEMM_PATH");
+        int force_packed = path && path[0] == 'p';
+        int force_small = path && path[0] == 's';
+#else
+        const int force_packed = 0, force_small = 0;
+#endif
+        if (fg_cpu_has_avx2() && !force_packed) {
+            /* Measured on Zen 4 (see docs/readme/gemm.md): without
+             * packing, B read by rows wins while a k x 16 panel of B stays
+             * in L1 or A is a few rows; the dot form wins while B (n x k)
+             * stays in L2 and k is long enough to pay for the lane sums. */
+            if (!trans_b && (force_small || k <= 160 || m <= 16)) {
+                FG_SFX(fg_gemm_unpacked)(&pr, 0, n_threads);
+                return;
+            }
+            if (trans_b && !trans_a
+                && (force_small || m <= 16
+                    || (k >= 384
+                        && (double)n * (double)k * sizeof(T) <= 524288.0))) {
+                FG_SFX(fg_gemm_unpacked)(&pr, 1, n_threads);
+                return;
+            }
+        }
+    }
+#endif
     cfg = FG_SFX(fg_choose_config)();
-    a_size = FG_CEIL_DIV(FG_MIN(m, cfg.mc), cfg.mr) * cfg.mr
+    grid = FG_SFX(fg_packed_plan)(&cfg, m, n);
+    if (grid.n_units < 2) {
+        n_threads = 1;
+    }
+    /* One A block and one B block per thread. */
+    a_size = FG_CEIL_DIV(FG_MIN(grid.unit_m, cfg.mc), cfg.mr) * cfg.mr
              * FG_MIN(k, cfg.kc);
-    b_size = FG_CEIL_DIV(FG_MIN(n, cfg.nc), cfg.nr) * cfg.nr
-             * FG_MIN(k, cfg.kc);
-    a_pack = fg_aligned_malloc((size_t)a_size * sizeof(T));
-    b_pack = fg_aligned_malloc((size_t)b_size * sizeof(T));
-    if (a_pack == NULL || b_pack == NULL) {
-        fg_aligned_free(a_pack);
-        fg_aligned_free(b_pack);
+    a_size = FG_CEIL_DIV(a_size, 64) * 64;   /* keep blocks aligned */
+    b_size = FG_CEIL_DIV(grid.unit_n * FG_MIN(k, cfg.kc), 64) * 64;
+    a_pack = fg_aligned_malloc((size_t)(a_size + b_size) * sizeof(T)
+                               * (size_t)n_threads);
+    if (a_pack == NULL) {
         FG_SFX(fg_gemm_naive)(trans_a, trans_b, m, n, k, alpha, a, lda, b,
                               ldb, beta, c, ldc, bias, act);
         return;
     }
-    n_threads = fg_threads_for(2.0 * (double)m * (double)n * (double)k);
-    FG_SFX(fg_gemm_packed)(&cfg, trans_a, trans_b, m, n, k, alpha, a, lda,
-                           b, ldb, beta, c, ldc, bias, act, a_pack, b_pack,
-                           n_threads);
+    b_pack = a_pack + a_size * n_threads;
+    if (n_threads > 1) {
+        #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
+        for (unit = 0; unit < grid.n_units; unit++) {
+            const int id = omp_get_thread_num();
+            FG_SFX(fg_packed_unit)(&cfg, &grid, &pr, unit,
+                                   a_pack + a_size * id,
+                                   b_pack + b_size * id);
+        }
+    }
+    else {
+        for (unit = 0; unit < grid.n_units; unit++) {
+            FG_SFX(fg_packed_unit)(&cfg, &grid, &pr, unit, a_pack, b_pack);
+        }
+    }
     fg_aligned_free(a_pack);
-    fg_aligned_free(b_pack);
 }
 
 void FG_SFX(fg_gemm)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,

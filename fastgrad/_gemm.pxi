@@ -14,29 +14,31 @@ cdef extern from "_gemm.h":
                               int act) nogil
 
 
-cdef void _gemm_core(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n,
-                     Py_ssize_t k, double alpha, const floating[:, ::1] a,
-                     const floating[:, ::1] b, double beta,
-                     floating[:, ::1] c, const floating[::1] bias,
-                     int act) noexcept:
-    """C := act(alpha*op(A)*op(B) + beta*C + bias); m, n > 0 here."""
-    cdef const floating *pa = NULL
-    cdef const floating *pb = NULL
-    cdef const floating *pbias = NULL
-    cdef Py_ssize_t lda = a.shape[1], ldb = b.shape[1], ldc = c.shape[1]
-    if k > 0:
-        pa = &a[0, 0]
-        pb = &b[0, 0]
+cdef inline void _gemm_call(int trans_a, int trans_b, Py_ssize_t m,
+                            Py_ssize_t n, Py_ssize_t k, double alpha,
+                            cnp.ndarray a, Py_ssize_t lda, cnp.ndarray b,
+                            Py_ssize_t ldb, double beta, cnp.ndarray c,
+                            object bias, int act):
+    """C := act(alpha*op(A)*op(B) + beta*C + bias) on validated arrays."""
+    cdef void *pa = cnp.PyArray_DATA(a)
+    cdef void *pb = cnp.PyArray_DATA(b)
+    cdef void *pc = cnp.PyArray_DATA(c)
+    cdef void *pbias = NULL
     if bias is not None:
-        pbias = &bias[0]
-    with nogil:
-        if floating is float:
+        pbias = cnp.PyArray_DATA(<cnp.ndarray>bias)
+    if cnp.PyArray_TYPE(c) == cnp.NPY_FLOAT:
+        with nogil:
             fg_gemm_bias_act_f32(trans_a, trans_b, m, n, k, <float>alpha,
-                                 pa, lda, pb, ldb, <float>beta, &c[0, 0],
-                                 ldc, pbias, act)
-        else:
-            fg_gemm_bias_act_f64(trans_a, trans_b, m, n, k, alpha, pa, lda,
-                                 pb, ldb, beta, &c[0, 0], ldc, pbias, act)
+                                 <const float *>pa, lda, <const float *>pb,
+                                 ldb, <float>beta, <float *>pc, n,
+                                 <const float *>pbias, act)
+    else:
+        with nogil:
+            fg_gemm_bias_act_f64(trans_a, trans_b, m, n, k, alpha,
+                                 <const double *>pa, lda,
+                                 <const double *>pb, ldb, beta,
+                                 <double *>pc, n, <const double *>pbias,
+                                 act)
 
 
 def gemm(a, b, c, bint trans_a=False, bint trans_b=False, double alpha=1.0,
@@ -48,30 +50,25 @@ def gemm(a, b, c, bint trans_a=False, bint trans_b=False, double alpha=1.0,
     _check("gemm", "a", a, 2)
     _check("gemm", "b", b, 2, dtype=a.dtype)
     _check("gemm", "c", c, 2, dtype=a.dtype, writeable=True)
-    cdef Py_ssize_t m, k, k_b, n
-    if trans_a:
-        k, m = a.shape
-    else:
-        m, k = a.shape
-    if trans_b:
-        n, k_b = b.shape
-    else:
-        k_b, n = b.shape
+    cdef cnp.npy_intp *a_dims = cnp.PyArray_DIMS(<cnp.ndarray>a)
+    cdef cnp.npy_intp *b_dims = cnp.PyArray_DIMS(<cnp.ndarray>b)
+    cdef cnp.npy_intp *c_dims = cnp.PyArray_DIMS(<cnp.ndarray>c)
+    cdef Py_ssize_t m = a_dims[1] if trans_a else a_dims[0]
+    cdef Py_ssize_t k = a_dims[0] if trans_a else a_dims[1]
+    cdef Py_ssize_t k_b = b_dims[1] if trans_b else b_dims[0]
+    cdef Py_ssize_t n = b_dims[0] if trans_b else b_dims[1]
     if k != k_b:
         raise ValueError(
             f"gemm: inner dimensions differ: op(a) is {m}x{k} (a {a.shape}, "
             f"trans_a={bool(trans_a)}) but op(b) is {k_b}x{n} (b {b.shape}, "
             f"trans_b={bool(trans_b)})")
-    _check_shape("gemm", "c", c, (m, n))
+    if c_dims[0] != m or c_dims[1] != n:
+        _check_shape("gemm", "c", c, (m, n))
     _check_no_alias("gemm", "c", c, a=a, b=b)
     if m == 0 or n == 0:
         return c
-    if a.dtype == np.float32:
-        _gemm_core[float](trans_a, trans_b, m, n, k, alpha, a, b, beta, c,
-                          None, 0)
-    else:
-        _gemm_core[double](trans_a, trans_b, m, n, k, alpha, a, b, beta, c,
-                           None, 0)
+    _gemm_call(trans_a, trans_b, m, n, k, alpha, a, a_dims[1], b,
+               b_dims[1], beta, c, None, 0)
     return c
 
 
@@ -99,12 +96,8 @@ def linear_forward(x, weight, bias, out, str activation):
                     bias=bias)
     if batch == 0 or n_out == 0:
         return out
-    if x.dtype == np.float32:
-        _gemm_core[float](0, 1, batch, n_out, n_in, 1.0, x, weight, 0.0, out,
-                          bias, code)
-    else:
-        _gemm_core[double](0, 1, batch, n_out, n_in, 1.0, x, weight, 0.0,
-                           out, bias, code)
+    _gemm_call(0, 1, batch, n_out, n_in, 1.0, x, n_in, weight, n_in, 0.0,
+               out, bias, code)
     return out
 
 

@@ -1,9 +1,7 @@
 # Fused softmax + cross-entropy (C cores in _loss.c, documented in _loss.h;
 # references in fastgrad/reference/loss.py). Integer labels are int64.
+# (numpy is cimported as cnp in _common.pxi.)
 from libc.stdint cimport int64_t
-cimport numpy as cnp
-
-cnp.import_array()
 
 cdef extern from "_loss.h":
     double fg_softmax_xent_f32(const float *logits, const int64_t *labels,

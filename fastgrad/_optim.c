@@ -79,7 +79,7 @@ static int sgd_use_avx2(void)
 #endif
 
 #define FG_DEFINE_SGD_UPDATE(T, SUFFIX)                                       \
-void fg_sgd_update_##SUFFIX(const fg_sgd_config *config, size_t n_params,     \
+void fg_sgd_update_##SUFFIX(const fg_sgd_config *configs, size_t n_params,    \
                             T *const *params, const T *const *grads,          \
                             T *const *buffers, const size_t *sizes)           \
 {                                                                             \
@@ -91,8 +91,8 @@ void fg_sgd_update_##SUFFIX(const fg_sgd_config *config, size_t n_params,     \
     sgd_loop_##SUFFIX loop = FG_SGD_DISPATCH(SUFFIX);                         \
     if (n_threads <= 1) {                                                     \
         for (k = 0; k < n_params; k++)                                        \
-            loop(config, params[k], grads[k], buffers ? buffers[k] : NULL,    \
-                 0, (ptrdiff_t)sizes[k]);                                     \
+            loop(&configs[k], params[k], grads[k], buffers[k], 0,             \
+                 (ptrdiff_t)sizes[k]);                                        \
         return;                                                               \
     }                                                                         \
     _Pragma("omp parallel num_threads(n_threads) private(k)")                 \
@@ -105,8 +105,7 @@ void fg_sgd_update_##SUFFIX(const fg_sgd_config *config, size_t n_params,     \
             const ptrdiff_t chunk = (n + team - 1) / team;                    \
             const ptrdiff_t begin = rank * chunk < n ? rank * chunk : n;      \
             const ptrdiff_t end = begin + chunk < n ? begin + chunk : n;      \
-            loop(config, params[k], grads[k], buffers ? buffers[k] : NULL,    \
-                 begin, end);                                                 \
+            loop(&configs[k], params[k], grads[k], buffers[k], begin, end);   \
         }                                                                     \
     }                                                                         \
 }

@@ -2,7 +2,7 @@
 #define FASTGRAD_OPTIM_H
 #include <stddef.h>
 
-/* Hyper-parameters of one fused SGD update (one parameter group). */
+/* Hyper-parameters of the SGD update of one parameter. */
 typedef struct {
     double lr;            /* effective learning rate of this step */
     double momentum;      /* m; 0 = no buffer */
@@ -17,17 +17,18 @@ typedef struct {
     int first;            /* first step: the buffer starts from g */
 } fg_sgd_config;
 
-/* For every parameter k and element i (all from the old values):
+/* For every parameter k (with its own configs[k]) and element i, all from
+ * the old values:
  *   g = s grad + [coupled] wd w + l1 sign(w)
  *   standard: v = first ? g : m v + (1 - d) g;     u = nesterov ? g + m v : v
  *             w = w - lr u - [decoupled] lr wd w
  *   dlt:      v = first ? lr g : m c v + (1 - d) lr g;
  *             u = nesterov ? lr g + m v : v;  w = w - u - [decoupled] lr wd w
- * With m == 0 no buffer is read or written (buffers may be NULL). */
-void fg_sgd_update_f32(const fg_sgd_config *config, size_t n_params,
+ * Where m == 0 no buffer is read or written (buffers[k] may be NULL). */
+void fg_sgd_update_f32(const fg_sgd_config *configs, size_t n_params,
                        float *const *params, const float *const *grads,
                        float *const *buffers, const size_t *sizes);
-void fg_sgd_update_f64(const fg_sgd_config *config, size_t n_params,
+void fg_sgd_update_f64(const fg_sgd_config *configs, size_t n_params,
                        double *const *params, const double *const *grads,
                        double *const *buffers, const size_t *sizes);
 

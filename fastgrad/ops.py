@@ -499,7 +499,11 @@ class Linear(Op):
             _k.act_backward(out, grad.astype(out.dtype, copy=False), pre,
                             activation)
             grad = pre
-        grads = (_gemm(grad, weight), _gemm(grad, x, trans_a=True))
+        # The input gradient is one GEMM as large as the weight gradient:
+        # skip it when x needs none (the data batch of a first layer).
+        grad_x = (_gemm(grad, weight) if self.inputs[0].requires_grad
+                  else None)
+        grads = (grad_x, _gemm(grad, x, trans_a=True))
         return grads + (grad.sum(axis=0),) if has_bias else grads
 
 
@@ -520,10 +524,13 @@ def _conv_padding(padding, kernel_shape):
 
 
 class Conv2d(Op):
-    """Cross-correlation of NCHW x with weight (out_maps, in_maps, kh, kw),
-    stride 1, zero padding; plus a per-map bias."""
+    """activation(cross-correlation of NCHW x with weight (out_maps, in_maps,
+    kh, kw) + per-map bias), stride 1, zero padding. The activation is fused
+    into the kernel's output tiles; its derivative comes from the saved
+    output, like Linear."""
 
-    def forward(self, x, weight, bias=None, padding="valid"):
+    def forward(self, x, weight, bias=None, padding="valid",
+                activation="none"):
         if x.ndim != 4 or weight.ndim != 4:
             raise ValueError(f"conv2d: x {x.shape} must be (N, C, H, W) and "
                              f"weight {weight.shape} (M, C, KH, KW)")
@@ -539,20 +546,34 @@ class Conv2d(Op):
             raise ValueError(f"conv2d: x {x.shape} and weight {weight.shape} "
                              f"do not fit with padding {(pad_h, pad_w)}")
         out = np.empty((x.shape[0], weight.shape[0], out_h, out_w), dtype)
-        _k.conv2d_forward(x, weight, bias, out, pad_h, pad_w)
-        self.saved = (x, weight, pad_h, pad_w, bias is not None)
+        _k.conv2d_forward(x, weight, bias, out, pad_h, pad_w, activation)
+        self.saved = (x, weight, pad_h, pad_w, bias is not None, activation,
+                      out if activation != "none" else None)
         return out
 
     def backward(self, grad):
-        x, weight, pad_h, pad_w, has_bias = self.saved
-        grad = grad.astype(x.dtype, copy=False)
-        dx, dweight = np.empty_like(x), np.empty_like(weight)
-        _k.conv2d_backward_input(grad, weight, dx, pad_h, pad_w)
-        _k.conv2d_backward_weight(x, grad, dweight, pad_h, pad_w)
+        x, weight, pad_h, pad_w, has_bias, activation, out = self.saved
+        grad = contiguous(grad, x.dtype)
+        if activation != "none":
+            pre = np.empty_like(out)
+            _k.act_backward(out, grad, pre, activation)
+            grad = pre
+        # The input image of a network needs no gradient: skip that half.
+        need = [t.requires_grad for t in self.inputs] if self.inputs else \
+            [True] * (3 if has_bias else 2)
+        dx = dweight = None
+        if need[0]:
+            dx = np.empty_like(x)
+            _k.conv2d_backward_input(grad, weight, dx, pad_h, pad_w)
+        if need[1]:
+            dweight = np.empty_like(weight)
+            _k.conv2d_backward_weight(x, grad, dweight, pad_h, pad_w)
         if not has_bias:
             return dx, dweight
-        dbias = np.empty(weight.shape[0], dtype=x.dtype)
-        _k.conv2d_backward_bias(grad, dbias)
+        dbias = None
+        if need[2]:
+            dbias = np.empty(weight.shape[0], dtype=x.dtype)
+            _k.conv2d_backward_bias(grad, dbias)
         return dx, dweight, dbias
 
 
@@ -1012,14 +1033,15 @@ def linear(x, weight, bias=None, activation="none"):
     return Linear.apply(*inputs, activation=activation)
 
 
-def conv2d(x, weight, bias=None, padding="valid"):
-    """NCHW cross-correlation, stride 1: x (N, C, H, W), weight
-    (M, C, KH, KW), bias (M,) or None; padding 'valid', 'full' or an int.
+def conv2d(x, weight, bias=None, padding="valid", activation="none"):
+    """activation(NCHW cross-correlation + bias), stride 1: x (N, C, H, W),
+    weight (M, C, KH, KW), bias (M,) or None; padding 'valid', 'full' or an
+    int; activation none, sigmoid, tanh, tanh_opt or relu (fused).
     Returns (N, M, H + 2p - KH + 1, W + 2p - KW + 1)."""
     inputs = (as_tensor(x), as_tensor(weight))
     if bias is not None:
         inputs += (as_tensor(bias),)
-    return Conv2d.apply(*inputs, padding=padding)
+    return Conv2d.apply(*inputs, padding=padding, activation=activation)
 
 
 def subsample(x, scale):

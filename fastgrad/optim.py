@@ -34,6 +34,7 @@ a group (fastgrad._kernels.sgd_update); the others use in-place NumPy.
 """
 import math
 import numbers
+import operator
 
 import numpy as np
 
@@ -455,11 +456,17 @@ class Optimizer:
         if batch_size is None:
             batch_size = self._last_batch_size
         lines = [f"{type(self).__name__}: {self._rule()}"]
+        ratio = self._scale_ratio(batch_size)
+        factors = f" (lr x{ratio:.6g} for the batch size"
+        if self.schedule is not None:
+            factors += (f", x{self._lr_factor(batch_size) / ratio:.6g} by "
+                        f"the schedule at step {self.step_count}")
+        factors += ")"
         for index, group in enumerate(self.param_groups):
             hyper = ", ".join(f"{key}={group[key]!r}" for key in self._HYPER)
             lines.append(f"  group {index} ({len(group['params'])} params): "
                          f"{hyper}; effective lr "
-                         f"{self.lr_at(batch_size, index):.6g}")
+                         f"{self.lr_at(batch_size, index):.6g}{factors}")
         if self.lr_scaling == "none":
             scaling = "lr_scaling='none' (lr independent of batch size)"
         else:
@@ -513,11 +520,9 @@ class Optimizer:
             grad_scale = (1.0 / batch_size if self.loss_reduction == "sum"
                           else 1.0)
             factor = self._lr_factor(batch_size)
-            for index, group in enumerate(self.param_groups):
-                params = group["params"]
-                self._update(index, params, [p.data for p in params],
-                             [p.grad for p in params], group["lr"] * factor,
-                             grad_scale)
+            self._apply([group["lr"] * factor for group in self.param_groups],
+                        [[p.grad for p in group["params"]]
+                         for group in self.param_groups], grad_scale)
             self.step_count += 1
             return True
         return self._accumulate(batch_size)
@@ -561,14 +566,12 @@ class Optimizer:
                                  else self.base_batch_size)
         grad_scale = 1.0 / self._micro_total
         factor = self._lr_factor(total_batch)
-        for index, group in enumerate(self.param_groups):
-            params = group["params"]
-            filled = self._filled[index]
-            sums = [total if filled[position] else None
-                    for position, total in enumerate(
-                        self._accumulators[index])]
-            self._update(index, params, [p.data for p in params], sums,
-                         group["lr"] * factor, grad_scale)
+        sums = [[total if filled else None for total, filled in
+                 zip(self._accumulators[index], self._filled[index])]
+                for index in range(len(self.param_groups))]
+        self._apply([group["lr"] * factor for group in self.param_groups],
+                    sums, grad_scale)
+        for filled in self._filled:
             # a parameter without any gradient in the next window is skipped
             filled[:] = [False] * len(filled)
         self._micro_step = 0
@@ -576,6 +579,14 @@ class Optimizer:
         self._micro_sized = None
         self.step_count += 1
         return True
+
+    def _apply(self, lrs, grad_lists, grad_scale):
+        """Update every group: lrs[i] and grad_lists[i] (None entries are
+        skipped) of group i; the gradient used is grad_scale * grad."""
+        for index, group in enumerate(self.param_groups):
+            params = group["params"]
+            self._update(index, params, [p.data for p in params],
+                         grad_lists[index], lrs[index], grad_scale)
 
     def _update(self, group_index, params, datas, grads, lr, grad_scale):
         raise NotImplementedError
@@ -766,6 +777,10 @@ class SGD(Optimizer):
         super().__init__(params, defaults, base_batch_size, lr_scaling,
                          accumulation_steps, loss_reduction, schedule)
         self._started = [False] * len(self.param_groups)
+        self._all_started = False
+        self._all_params = [p for group in self.param_groups
+                            for p in group["params"]]
+        self._fused_cache = None
 
     def _buffers(self, group):
         return {"momentum_buffer": 0.0} if group["momentum"] != 0 else {}
@@ -805,20 +820,108 @@ class SGD(Optimizer):
                 f"w <- w - v; {correction}")
 
     def step(self, batch_size=None):
-        # The common case inlined: the fused kernel, one call per group.
+        # The common case inlined: one fused kernel call for every group.
         if (self.accumulation_steps != 1 or self.loss_reduction != "mean"
                 or batch_size is not None or self.lr_scaling != "none"):
             return super().step(batch_size)
         factor = (1.0 if self.schedule is None
                   else self._lr_factor(self.base_batch_size))
-        index = 0
-        for group in self.param_groups:
-            params = group["params"]
-            self._update(index, params, [p.data for p in params],
-                         [p.grad for p in params], group["lr"] * factor, 1.0)
-            index += 1
+        groups = self.param_groups
+        if len(groups) == 1:
+            params = groups[0]["params"]
+            self._update(0, params, [p.data for p in params],
+                         [p.grad for p in params], groups[0]["lr"] * factor,
+                         1.0)
+        else:
+            flat = self._all_params
+            self._fused([group["lr"] * factor for group in groups],
+                        [p.grad for p in flat], 1.0)
         self.step_count += 1
         return True
+
+    def _apply(self, lrs, grad_lists, grad_scale):
+        if len(self.param_groups) == 1:
+            params = self.param_groups[0]["params"]
+            self._update(0, params, [p.data for p in params], grad_lists[0],
+                         lrs[0], grad_scale)
+        else:
+            self._fused(lrs, [grad for grad_list in grad_lists
+                              for grad in grad_list], grad_scale)
+
+    def _fused(self, lrs, grads, grad_scale):
+        """Every group in one kernel call (grads: flat, in group order); a
+        hyper-parameter that differs between groups goes as a list with
+        one value per parameter."""
+        ready = self._all_started
+        if ready:
+            for grad in grads:
+                if grad is None:
+                    ready = False
+                    break
+        if not ready:  # first steps or missing gradients: group by group
+            start = 0
+            for index, group in enumerate(self.param_groups):
+                params = group["params"]
+                stop = start + len(params)
+                self._update(index, params, [p.data for p in params],
+                             grads[start:stop], lrs[index], grad_scale)
+                start = stop
+            self._all_started = all(self._started)
+            return
+        fused = self._fused_lists()
+        scales = [self._buffer_scale(index, lr)
+                  for index, lr in enumerate(lrs)]
+        _kernels.sgd_update(
+            [p.data for p in self._all_params], grads, fused["buffers"],
+            self._per_parameter(lrs, fused["sizes"]), fused["momentum"],
+            fused["dampening"], fused["nesterov"], fused["weight_decay"],
+            fused["decoupled_weight_decay"], fused["l1"],
+            self.momentum_convention, False, grad_scale,
+            self._per_parameter(scales, fused["sizes"]))
+
+    @staticmethod
+    def _per_parameter(values, sizes):
+        """One number when all groups agree, else one value per parameter."""
+        if values.count(values[0]) == len(values):
+            return values[0]
+        expanded = []
+        for value, size in zip(values, sizes):
+            expanded += [value] * size
+        return expanded
+
+    _FUSED_KEYS = ("momentum", "dampening", "nesterov", "weight_decay",
+                   "decoupled_weight_decay", "l1")
+    _fused_values = operator.itemgetter(*_FUSED_KEYS)
+
+    def _fused_lists(self):
+        """Per-parameter lists of the groups' fixed hyper-parameters and
+        buffers, rebuilt only when a group's values change (the buffers
+        change only through load_state_dict or momentum switched on, which
+        drop the cache)."""
+        values = [self._fused_values(group) for group in self.param_groups]
+        cached = self._fused_cache
+        if cached is not None and cached[0] == values:
+            return cached[1]
+        sizes = [len(group["params"]) for group in self.param_groups]
+        fused = {key: self._per_parameter([group[key] for group in
+                                           self.param_groups], sizes)
+                 for key in self._FUSED_KEYS}
+        fused["sizes"], fused["buffers"] = sizes, []
+        for index, count in enumerate(sizes):
+            fused["buffers"] += self._state[index].get("momentum_buffer",
+                                                       [None] * count)
+        self._fused_cache = (values, fused)
+        return fused
+
+    def _buffer_scale(self, group_index, lr):
+        """The "dlt" momentum correction lr / lr_previous of a group, and
+        remember lr as its previous rate."""
+        last = self._last_lrs[group_index]
+        self._last_lrs[group_index] = lr
+        if (self.momentum_convention == "dlt" and self.momentum_correction
+                and last and last != lr):
+            return lr / last
+        return 1.0
 
     def _update(self, group_index, params, datas, grads, lr, grad_scale):
         group = self.param_groups[group_index]
@@ -828,13 +931,9 @@ class SGD(Optimizer):
             state = self._state[group_index]
             if "momentum_buffer" not in state:  # momentum switched on later
                 state["momentum_buffer"] = [np.zeros_like(d) for d in datas]
+                self._fused_cache = None
             buffers = state["momentum_buffer"]
-        dlt = self.momentum_convention == "dlt"
-        buffer_scale = 1.0
-        last = self._last_lrs[group_index]
-        if dlt and self.momentum_correction and last and last != lr:
-            buffer_scale = lr / last
-        self._last_lrs[group_index] = lr
+        buffer_scale = self._buffer_scale(group_index, lr)
         # Fast path: every parameter has a gradient and a started buffer.
         ready = self._started[group_index]
         if ready:
@@ -869,6 +968,8 @@ class SGD(Optimizer):
     def load_state_dict(self, state):
         super().load_state_dict(state)
         self._started = [bool(counts.all()) for counts in self._counts]
+        self._all_started = all(self._started)
+        self._fused_cache = None
 
 
 # -- adaptive optimisers (in-place NumPy) -------------------------------------

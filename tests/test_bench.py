@@ -113,3 +113,107 @@ def test_unknown_suite_is_skipped_with_a_message(tmp_path, capsys):
                      "--no-progress"])
     assert code == 0
     assert "'nosuch'" in capsys.readouterr().out
+
+
+# -- gradient noise scale -----------------------------------------------------
+
+def test_unbiased_estimates_invert_the_noise_model():
+    from bench.suites.noise import unbiased_estimates
+    gradient_sq, trace_sigma = 2.0, 300.0
+    expected = {b: gradient_sq + trace_sigma / b for b in (8, 512)}
+    g2, trace = unbiased_estimates(expected[8], expected[512], 8, 512)
+    assert g2 == pytest.approx(gradient_sq)
+    assert trace == pytest.approx(trace_sigma)
+    with pytest.raises(ValueError):
+        unbiased_estimates(1.0, 1.0, 64, 32)
+
+
+def test_estimator_recovers_b_simple_of_a_synthetic_problem():
+    """Per-sample gradients G + e with e ~ N(0, s^2 I) in d dimensions:
+    tr(Sigma) = d s^2, so B_simple = d s^2 / |G|^2 = 50 here. The mean of B
+    of them is G + N(0, s^2 / B I), which is what we draw."""
+    from bench.suites.noise import GradientNoiseEstimator
+    rng = np.random.default_rng(0)
+    dim, sigma2 = 400, 0.125
+    true_gradient = rng.standard_normal(dim)
+    true_gradient /= np.linalg.norm(true_gradient)  # |G|^2 = 1
+    b_small, b_big = 16, 256
+    estimator = GradientNoiseEstimator(b_small, b_big, decay=0.99)
+    for _ in range(3000):
+        small = true_gradient + rng.normal(0, np.sqrt(sigma2 / b_small), dim)
+        big = true_gradient + rng.normal(0, np.sqrt(sigma2 / b_big), dim)
+        estimator.update(small @ small, big @ big)
+    assert estimator.b_simple == pytest.approx(dim * sigma2, rel=0.1)
+    assert estimator.gradient_sq == pytest.approx(1.0, rel=0.1)
+    assert estimator.trace_sigma == pytest.approx(dim * sigma2, rel=0.1)
+
+
+def test_estimator_validates_its_arguments():
+    from bench.suites.noise import GradientNoiseEstimator
+    with pytest.raises(ValueError, match="b_small < b_big"):
+        GradientNoiseEstimator(64, 64)
+    with pytest.raises(ValueError, match="decay"):
+        GradientNoiseEstimator(8, 64, decay=1.0)
+    assert GradientNoiseEstimator(8, 64).b_simple is None
+
+
+# -- tta and noise suites on a tiny synthetic stand-in for mnist10k -----------
+
+def tiny_config(tmp_path, **overrides):
+    from bench import run
+    args = run.build_parser().parse_args(
+        ["--quick", "--out-dir", str(tmp_path), "--threads", "1",
+         "--base-batch-size", "16", "--base-lr", "0.1"])
+    cfg = run.make_config(args, progress=lambda message: None)
+    cfg.out_dir.mkdir(parents=True, exist_ok=True)
+    data = common.synthetic_dataset(n_train=640, n_test=200, seed=3)
+    data.name, data.real = "mnist10k", True  # stands in for the real split
+    cfg._datasets = {"mnist10k": data}
+    for key, value in overrides.items():
+        setattr(cfg, key, value)
+    return cfg
+
+
+def test_tta_reports_steps_and_the_time_optimal_batch(tmp_path, capsys):
+    from bench.suites import tta
+    cfg = tiny_config(tmp_path, batch_sizes=[8, 32, 64],
+                      target_accuracy=0.3, lr_rules=["linear", "sqrt"])
+    rows = tta.run(cfg)
+    text = capsys.readouterr().out
+    assert "time-optimal batch size (linear)" in text
+    assert "LR rules side by side" in text
+    assert len(rows) == 6
+    for row in rows:
+        assert row["reached"], row
+        assert row["steps_to_target"] >= 1
+        assert row["epochs_to_target"] == pytest.approx(
+            row["steps_to_target"] * row["batch_size"] / 640)
+        assert row["time_optimal_batch_size"] in (8, 32, 64)
+    linear = {r["batch_size"]: r["lr"] for r in rows if r["rule"] == "linear"}
+    assert linear[64] == pytest.approx(0.4) and linear[8] == pytest.approx(0.05)
+    assert (tmp_path / "tta.png").stat().st_size > 1000
+
+
+def test_fit_critical_batch_recovers_the_model():
+    from bench.suites.tta import fit_critical_batch
+    sizes = [4, 16, 64, 256, 1024]
+    steps = [100 * (1 + 128 / b) for b in sizes]
+    fit = fit_critical_batch(sizes, steps)
+    assert fit["b_crit"] == pytest.approx(128)
+    assert fit["s_min"] == pytest.approx(100)
+    assert fit_critical_batch([4, 8], [10, 5]) is None
+
+
+def test_noise_suite_prints_prediction_next_to_tta(tmp_path, capsys):
+    from bench.suites import noise
+    cfg = tiny_config(tmp_path)
+    cfg.results = {"tta": [{"rule": "linear", "target_accuracy": 0.9,
+                            "time_optimal_batch_size": 64,
+                            "fitted_b_crit": 100.0}]}
+    rows = noise.run(cfg)
+    text = capsys.readouterr().out
+    assert rows and all("b_simple" in row for row in rows)
+    assert rows[-1]["measurements"] >= 1
+    assert "predicted critical batch size" in text
+    assert "time-optimal batch size 64" in text
+    assert (tmp_path / "noise.png").exists()

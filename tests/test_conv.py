@@ -295,3 +295,35 @@ def test_pool_bad_input():
     with pytest.raises(ValueError, match="outside its plane"):
         K.maxpool2x2_backward(np.zeros((2, 3, 3, 4), np.float32),
                               np.full((2, 3, 3, 4), 56, np.int64), x)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ["sigmoid", "relu", "tanh",
+                                        "tanh_opt"])
+@given(shape=conv_shapes(), seed=st.integers(0, 2**31 - 1))
+def test_conv_forward_fused_activation(dtype, activation, shape, seed):
+    x, weight, bias, dy = _conv_problem(shape, dtype, seed)
+    pad_h, pad_w = shape[-2:]
+    got = K.conv2d_forward(x, weight, bias, np.empty(dy.shape, dtype),
+                           pad_h, pad_w, activation)
+    want = R.conv2d_forward(x, weight, bias, np.empty(dy.shape), pad_h,
+                            pad_w, activation)
+    bound = _run_conv(R, "conv2d_forward", np.abs(x), np.abs(weight),
+                      np.abs(bias), np.abs(dy), pad_h, pad_w, np.float64)
+    if activation == "tanh_opt":
+        bound = bound * 1.7159
+    _assert_close(got, want, bound, dtype)
+
+
+def test_conv_forward_activation_extremes():
+    """The vectorised float32 sigmoid saturates cleanly (no NaN/inf)."""
+    x = np.array([-1e30, -200, -88, -20, 0, 20, 88, 200, 1e30],
+                 np.float32).reshape(1, 1, 1, 9)
+    weight = np.ones((1, 1, 1, 1), np.float32)
+    out = K.conv2d_forward(x, weight, None, np.empty_like(x), 0, 0,
+                           "sigmoid")
+    want = 1 / (1 + np.exp(-x.astype(np.float64)))
+    assert np.all(np.isfinite(out))
+    assert np.allclose(out, want, rtol=1e-6, atol=1e-30)
+    with pytest.raises(ValueError, match="unknown activation"):
+        K.conv2d_forward(x, weight, None, np.empty_like(x), 0, 0, "gelu")

@@ -273,7 +273,7 @@ def test_rprop_matches_reference(kwargs):
     assert_weights_close(actual, expected)
 
 
-# -- batch-size rules ----------------------------------------------------------
+# -- batch-size rules ---------------------------------------------------------
 
 def test_lr_scaling_rules_and_effective_lr():
     params = Quadratic().params()
@@ -439,7 +439,7 @@ def test_grow_batch_and_decay_lr_give_the_same_noise_scale():
                             growing.effective_lr / grown, rel_tol=1e-12)
 
 
-# -- schedules -------------------------------------------------------------------
+# -- schedules ----------------------------------------------------------------
 
 def _lr_after(optimizer, n_steps, batch_size=None):
     for param in (p for g in optimizer.param_groups for p in g["params"]):
@@ -554,7 +554,7 @@ def test_zero_grad():
     assert all(p.grad is None for p in params)
 
 
-# -- checkpoints ---------------------------------------------------------------
+# -- checkpoints --------------------------------------------------------------
 
 CHECKPOINT_FACTORIES = [
     lambda p: SGD(p, lr=0.05, momentum=0.9, momentum_convention="dlt",
@@ -610,7 +610,7 @@ def test_load_state_dict_rejects_mismatches():
         SGD(params, lr=0.1, momentum=0.9).load_state_dict(state)
 
 
-# -- validation ------------------------------------------------------------------
+# -- validation ---------------------------------------------------------------
 
 BAD_HYPER_PARAMETERS = [
     (SGD, dict(lr=-0.1), "-0.1"),
@@ -684,7 +684,7 @@ def test_gradient_of_the_wrong_shape_raises_naming_it():
         Adam(params).step()
 
 
-# -- the fused kernel ------------------------------------------------------------
+# -- the fused kernel ---------------------------------------------------------
 
 kernel_options = st.fixed_dictionaries(dict(
     lr=st.floats(0.0, 1.0),
@@ -859,3 +859,83 @@ def test_noise_scale_with_momentum():
     assert optim.noise_scale(0.1, 100, 60000, momentum=0.9) == \
         pytest.approx(0.1 / 0.1 * (600 - 1))
     assert optim.noise_scale(0.1, 100) == pytest.approx(1e-3)
+
+
+@given(n_params=st.integers(1, 4),
+       dtype=st.sampled_from([np.float32, np.float64]),
+       convention=st.sampled_from(["standard", "dlt"]),
+       seed=st.integers(0, 2 ** 16), data=st.data())
+def test_sgd_kernel_takes_one_value_per_parameter(n_params, dtype,
+                                                  convention, seed, data):
+    shapes = [(k + 2, 3) for k in range(n_params)]
+    params, grads, buffers = _kernel_operands(shapes, dtype, seed)
+    each = lambda values: st.lists(  # noqa: E731
+        values, min_size=n_params, max_size=n_params)
+    options = dict(
+        lr=data.draw(each(st.sampled_from([0.0, 0.01, 0.3]))),
+        momentum=data.draw(each(st.sampled_from([0.0, 0.9]))),
+        dampening=data.draw(each(st.sampled_from([0.0, 0.5]))),
+        nesterov=data.draw(each(st.booleans())),
+        weight_decay=data.draw(each(st.sampled_from([0.0, 0.1]))),
+        decoupled_weight_decay=data.draw(each(st.booleans())),
+        l1=data.draw(each(st.sampled_from([0.0, 0.01]))),
+        first_step=data.draw(each(st.booleans())),
+        grad_scale=data.draw(each(st.sampled_from([1.0, 0.5]))),
+        buffer_scale=data.draw(each(st.sampled_from([1.0, 2.0]))),
+        momentum_convention=convention)
+    for k, m in enumerate(options["momentum"]):
+        if m == 0 and data.draw(st.booleans()):
+            buffers[k] = None  # no buffer where there is no momentum
+    expected_params = _copies(params)
+    expected_buffers = [None if b is None else b.copy() for b in buffers]
+    reference.sgd_update(expected_params, grads, expected_buffers, **options)
+    _kernels.sgd_update(params, grads, buffers, **options)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else \
+        dict(rtol=1e-12, atol=1e-14)
+    for k in range(n_params):
+        np.testing.assert_allclose(params[k], expected_params[k], **tol)
+        if buffers[k] is not None:
+            np.testing.assert_allclose(buffers[k], expected_buffers[k], **tol)
+    with pytest.raises(ValueError, match="lr has 5 values for"):
+        _kernels.sgd_update(params, grads, buffers, [0.1] * 5)
+
+
+@pytest.mark.parametrize("convention", ["standard", "dlt"])
+def test_param_groups_share_one_fused_call(convention, monkeypatch):
+    # two groups with different hyper-parameters and an lr that changes
+    # every step give bitwise the weights of two separate optimisers, and
+    # after the first step every step is a single kernel call
+    problem = Quadratic(seed=14)
+    schedule = ExponentialDecay(0.9, unit="steps")
+    first = dict(lr=0.1, momentum=0.9, weight_decay=0.05, l1=0.01)
+    second = dict(lr=0.03, momentum=0.5, nesterov=True,
+                  decoupled_weight_decay=True, weight_decay=0.02)
+
+    def together(params):
+        return SGD([dict(params=params[:2], **first),
+                    dict(params=params[2:], **second)], lr=1.0,
+                   momentum_convention=convention, schedule=schedule)
+
+    calls = []
+    real = optim._kernels.sgd_update
+
+    def counting(*args, **kwargs):
+        calls.append(len(args[0]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(optim._kernels, "sgd_update", counting)
+    joint, _ = run(together, problem)
+    assert calls[-9:] == [4] * 9
+    params = problem.params()
+    apart = [SGD(params[:2], momentum_convention=convention,
+                 schedule=schedule, **first),
+             SGD(params[2:], momentum_convention=convention,
+                 schedule=schedule, **second)]
+    for t in range(10):
+        for param, grad in zip(params, problem.grads(
+                [p.data for p in params], t)):
+            param.grad = grad
+        for optimizer in apart:
+            optimizer.step()
+    for a, b in zip(joint, params):
+        np.testing.assert_array_equal(a, b.data)

@@ -51,10 +51,11 @@ class FastgradMLP:
 
     params: [(weight (out, in), bias (out,)), ...] as from peers.init_params
     (copied). step(x (B, 784) ndarray or Tensor, labels (B,) int64) runs one
-    training step and returns the loss Tensor."""
+    training step and returns the loss Tensor. make_optimizer(parameters),
+    when given, builds the optimiser instead of the default SGD."""
 
     def __init__(self, params, lr=LEARNING_RATE, momentum=MOMENTUM,
-                 weight_decay=WEIGHT_DECAY, optimizer=None):
+                 weight_decay=WEIGHT_DECAY, make_optimizer=None):
         import fastgrad
         from fastgrad import ops
         from fastgrad.optim import SGD
@@ -65,9 +66,11 @@ class FastgradMLP:
         self.w2 = fastgrad.tensor(w2.copy(), requires_grad=True)
         self.b2 = fastgrad.tensor(b2.copy(), requires_grad=True)
         self.parameters = [self.w1, self.b1, self.w2, self.b2]
-        self.optimizer = optimizer or SGD(
-            self.parameters, lr=lr, momentum=momentum,
-            weight_decay=weight_decay)
+        if make_optimizer is not None:
+            self.optimizer = make_optimizer(self.parameters)
+        else:
+            self.optimizer = SGD(self.parameters, lr=lr, momentum=momentum,
+                                 weight_decay=weight_decay)
 
     def loss(self, x, labels):
         ops = self.ops
@@ -75,11 +78,16 @@ class FastgradMLP:
         logits = ops.linear(hidden, self.w2, self.b2)
         return ops.softmax_cross_entropy(logits, labels)
 
-    def step(self, x, labels):
+    def step(self, x, labels, batch_size=None):
+        """One update; batch_size is passed to optimizer.step (needed by
+        the batch-size-aware learning-rate rules)."""
         loss = self.loss(x, labels)
         self.optimizer.zero_grad()
         loss.backward()
-        self.optimizer.step()
+        if batch_size is None:
+            self.optimizer.step()
+        else:
+            self.optimizer.step(batch_size=batch_size)
         return loss
 
     def gradients(self, x, labels):

@@ -5,6 +5,8 @@ input; float64 accumulation, result cast to the output dtype.
 """
 import numpy as np
 
+from fastgrad.reference.eltwise import act_forward
+
 __all__ = ["conv2d_forward", "conv2d_backward_input",
            "conv2d_backward_weight", "conv2d_backward_bias",
            "meanpool_forward", "meanpool_backward",
@@ -16,9 +18,9 @@ def _pad(x, pad_h, pad_w):
                   ((0, 0), (0, 0), (pad_h, pad_h), (pad_w, pad_w)))
 
 
-def conv2d_forward(x, weight, bias, out, pad_h, pad_w):
-    """out[n,m,i,j] := bias[m] + sum_{c,p,q} weight[m,c,p,q]
-    * xpad[n,c,i+p,j+q]."""
+def conv2d_forward(x, weight, bias, out, pad_h, pad_w, activation="none"):
+    """out[n,m,i,j] := activation(bias[m] + sum_{c,p,q} weight[m,c,p,q]
+    * xpad[n,c,i+p,j+q])."""
     xp = _pad(x, pad_h, pad_w)
     _, _, oh, ow = out.shape
     total = np.zeros(out.shape)
@@ -28,7 +30,7 @@ def conv2d_forward(x, weight, bias, out, pad_h, pad_w):
                                weight[:, :, p, q].astype(np.float64))
     if bias is not None:
         total += bias.astype(np.float64)[None, :, None, None]
-    out[...] = total
+    act_forward(total, out, activation)
     return out
 
 

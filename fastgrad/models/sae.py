@@ -1,0 +1,84 @@
+"""Stacked (denoising) autoencoders as DeepLearnToolbox's saesetup and
+saetrain, and the network they initialise (test_example_SAE).
+
+SAE([784, 100, 50]) holds one autoencoder NN([784, 100, 784]) and one
+NN([100, 50, 100]); fit() trains them greedily, each on the hidden
+activations of the one before (test mode: no input masking, no dropout
+masks), reconstructing its own input with the toolbox's 0.5 * sum(e^2) /
+batch loss. to_nn() builds an NN whose first layers are the encoders.
+"""
+import numpy as np
+
+from fastgrad.models.nn import NN, _progress_printer
+
+__all__ = ["SAE"]
+
+
+class SAE:
+    """Stacked autoencoders (saesetup).
+
+    sizes: [n_inputs, hidden_1, hidden_2, ...]; autoencoder i is
+        NN([sizes[i], sizes[i+1], sizes[i]], **options).
+    seed: one integer seeds every autoencoder and to_nn() (None: fresh).
+    options: NN hyper-parameters given to every autoencoder (DeepLearnToolbox
+        sets sae.ae{i}.<field>; here pass activation='sigm',
+        learning_rate=1, input_zero_masked_fraction=0.5, ... or change
+        self.autoencoders[i] before fit()).
+    """
+
+    def __init__(self, sizes, seed=None, dtype="float32", **options):
+        sizes = [int(size) for size in sizes]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"SAE: sizes must list at least 2 layer widths "
+                             f">= 1, got {sizes}")
+        self.sizes = sizes
+        self.dtype = np.dtype(dtype)
+        children = np.random.SeedSequence(seed).spawn(len(sizes))
+        self._nn_seed = children[-1]
+        self.autoencoders = [
+            NN([n_in, n_hidden, n_in], seed=_int_seed(child), dtype=dtype,
+               **options)
+            for n_in, n_hidden, child in zip(sizes[:-1], sizes[1:],
+                                             children)]
+
+    def fit(self, x, epochs=1, batch_size=100, progress=True):
+        """saetrain: train each autoencoder on the codes of the one below.
+        x: (n_samples, sizes[0]). Returns self."""
+        say = _progress_printer(progress)
+        codes = np.asarray(x)
+        for i, autoencoder in enumerate(self.autoencoders):
+            say(f"Training AE {i + 1}/{len(self.autoencoders)}")
+            autoencoder.fit(codes, codes, epochs=epochs,
+                            batch_size=batch_size, progress=progress)
+            codes = autoencoder.hidden_activations(codes)[0]
+        return self
+
+    def encode(self, x):
+        """The codes of the last autoencoder, (n, sizes[-1])."""
+        codes = np.asarray(x)
+        for autoencoder in self.autoencoders:
+            codes = autoencoder.hidden_activations(codes)[0]
+        return codes
+
+    def to_nn(self, output_size, seed=None, **options):
+        """An NN(sizes + [output_size]) whose layer i starts from the encoder
+        of autoencoder i (weights and bias; DeepLearnToolbox's nn.W{i} =
+        sae.ae{i}.W{1}); the output layer is initialised as nnsetup.
+        options: NN hyper-parameters (activation defaults to the
+        autoencoders'); seed defaults to one derived from the SAE's."""
+        options.setdefault("activation", self.autoencoders[0].activation)
+        options.setdefault("dtype", self.dtype)
+        if seed is None:
+            seed = _int_seed(self._nn_seed)
+        net = NN(self.sizes + [int(output_size)], seed=seed, **options)
+        for i, autoencoder in enumerate(self.autoencoders):
+            net.weights[i].data[...] = autoencoder.weights[0].data
+            net.biases[i].data[...] = autoencoder.biases[0].data
+        return net
+
+    def __repr__(self):
+        return f"SAE(sizes={self.sizes}, dtype={self.dtype.name})"
+
+
+def _int_seed(sequence):
+    return int(sequence.generate_state(1, np.uint64)[0])
