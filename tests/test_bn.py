@@ -458,3 +458,63 @@ def test_layer_mode_switches_and_arguments():
         arguments.update(bad)
         with pytest.raises((ValueError, TypeError)):
             BatchNorm(**arguments)
+
+
+# -- the models --------------------------------------------------------------
+
+def test_nn_with_batch_norm_modes_and_checkpoint(tmp_path):
+    from fastgrad import io
+    from fastgrad.models.nn import NN
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((60, 6))
+    labels = (x[:, 0] > 0).astype(np.int64)
+    net = NN([6, 5, 4, 2], activation="relu", output="softmax",
+             learning_rate=0.1, seed=0, batch_norm=True, ghost_batch_size=5)
+    assert len(net.norms) == 2 and len(net.parameters()) == 6 + 4
+    net.fit(x, labels, epochs=2, batch_size=20, progress=False)
+    assert all(norm.n_batches_tracked == 6 for norm in net.norms)
+    assert not np.array_equal(net.norms[0].running_var, np.ones(5))
+    assert net.norms[0].weight.grad is not None
+    # evaluation uses the running statistics: a row alone = a row in a batch
+    probs = net.predict_proba(x)
+    np.testing.assert_allclose(net.predict_proba(x[3:4]), probs[3:4],
+                               rtol=1e-5)
+    path = tmp_path / "nn.npz"
+    net.save(path)
+    restored = NN([6, 5, 4, 2], activation="relu", output="softmax", seed=1,
+                  batch_norm=True).load(path)
+    assert restored.ghost_batch_size == 5
+    np.testing.assert_array_equal(restored.predict_proba(x), probs)
+    np.testing.assert_array_equal(restored.norms[1].running_mean,
+                                  net.norms[1].running_mean)
+    with pytest.raises(io.CheckpointError, match="batch_norm"):
+        NN([6, 5, 4, 2], activation="relu", output="softmax").load(path)
+
+
+def test_cnn_with_batch_norm_modes_and_checkpoint(tmp_path):
+    from fastgrad.models.cnn import CNN
+    rng = np.random.default_rng(15)
+    images = rng.random((24, 8, 8))
+    labels = (images.mean(axis=(1, 2)) > 0.5).astype(np.int64)
+    layers = [{"type": "i"}, {"type": "c", "output_maps": 3,
+                              "kernel_size": 3},
+              {"type": "s", "scale": 2}]
+    net = CNN(layers, 2, input_shape=(8, 8), output="softmax", seed=0,
+              batch_norm=True, ghost_batch_size=4)
+    net.train(images, labels, epochs=1, batch_size=8, alpha=0.1)
+    norm = net.norms[0]
+    assert norm.n_batches_tracked == 3 and norm.weight.grad is not None
+    outputs = net.predict(images)
+    np.testing.assert_allclose(net.predict(images[:1]), outputs[:1],
+                               rtol=1e-5)
+    assert net.training  # predict() restores the mode
+    path = tmp_path / "cnn.npz"
+    net.save(path)
+    restored = CNN.from_checkpoint(path)
+    assert restored.batch_norm and restored.ghost_batch_size == 4
+    np.testing.assert_array_equal(restored.predict(images), outputs)
+    np.testing.assert_array_equal(restored.norms[0].running_var,
+                                  norm.running_var)
+    net.eval()  # forward() in evaluation mode: rows are independent
+    np.testing.assert_allclose(net.forward(images[:5]).data,
+                               net.forward(images).data[:5], rtol=1e-5)

@@ -38,6 +38,15 @@ Two differences from the MATLAB code, neither visible in results:
   MATLAB's column-major order: a fixed permutation of the output weights'
   columns.
 
+Batch normalisation (not in DeepLearnToolbox; Ioffe & Szegedy 2015):
+batch_norm=True normalises every map of each convolution layer over the
+batch and the map's positions (a fastgrad.models.layers.BatchNorm between
+the convolution and its activation); ghost_batch_size=g uses ghost batches
+of g samples in training (Hoffer et al. 2017). train()/train_step() run in
+training mode (batch statistics), predict()/error() always in evaluation
+mode (running statistics); eval() switches forward() to evaluation mode.
+The running statistics are saved in the checkpoints.
+
 Gradients come from autodiff (Tensor.backward), not a hand-written
 backprop; the update is plain SGD, w <- w - alpha * dL/dw (cnnapplygrads),
 through fastgrad.optim.SGD.
@@ -45,6 +54,7 @@ through fastgrad.optim.SGD.
 import numpy as np
 
 from fastgrad import io, ops, optim
+from fastgrad.models.layers import BatchNorm
 from fastgrad.tensor import Tensor, no_grad
 
 __all__ = ["CNN"]
@@ -83,19 +93,24 @@ class CNN:
     dtype : "float32" (default) or "float64".
     seed : seed of the NumPy Generator used for initialisation and for the
         shuffling in train().
+    batch_norm : a BatchNorm per convolution layer, before the activation.
+    ghost_batch_size : its ghost batch size in training (None: the batch).
 
     Attributes
     ----------
     params : list of Tensors (requires_grad=True): per convolution layer
-        weight (M, C, K, K) and bias (M,), then the output weight
+        weight (M, C, K, K) and bias (M,) (and, with batch_norm, the
+        BatchNorm scale and shift (M,)), then the output weight
         (n_outputs, n_features) and bias (n_outputs,).
+    norms : {layer index: BatchNorm} of the convolution layers.
+    training : True in training mode (see eval()).
     losses : list of float, the loss of every training batch so far.
     rng : numpy.random.Generator.
     """
 
     def __init__(self, layers, n_outputs, input_shape=(28, 28),
                  activation="sigm", output="sigm", dtype="float32",
-                 seed=None):
+                 seed=None, batch_norm=False, ghost_batch_size=None):
         if activation not in ACTIVATIONS:
             raise ValueError(f"CNN: activation must be one of "
                              f"{sorted(ACTIVATIONS)}, got {activation!r}")
@@ -114,6 +129,9 @@ class CNN:
         self.activation = activation
         self.output = output
         self.seed = seed
+        self.batch_norm = bool(batch_norm)
+        self.ghost_batch_size = ghost_batch_size
+        self.training = True
         self.rng = np.random.default_rng(seed)
         self.losses = []
         self._optimizer = None
@@ -126,6 +144,7 @@ class CNN:
         height, width = self.input_shape
         self.layers = []   # ("c", weight, bias) or ("s", scale)
         self.params = []
+        self.norms = {}
         for index, layer in enumerate(self.layer_specs[1:], start=1):
             kind = layer.get("type")
             if kind == "c":
@@ -143,6 +162,12 @@ class CNN:
                               requires_grad=True)
                 self.layers.append(("c", weight, bias))
                 self.params += [weight, bias]
+                if self.batch_norm:
+                    norm = BatchNorm(out_maps,
+                                     ghost_batch_size=self.ghost_batch_size,
+                                     dtype=self.dtype)
+                    self.norms[len(self.layers) - 1] = norm
+                    self.params += norm.parameters()
                 maps = out_maps
             elif kind == "s":
                 scale = _layer_value(index, layer, "scale")
@@ -188,8 +213,12 @@ class CNN:
         logits for output="softmax". x: (N, C, H, W) array or Tensor."""
         maps = x if isinstance(x, Tensor) else Tensor(self._images(x))
         activation = ACTIVATIONS[self.activation]
-        for layer in self.layers:
-            if layer[0] == "c":
+        for index, layer in enumerate(self.layers):
+            if layer[0] == "c" and index in self.norms:
+                maps = self.norms[index].train(self.training)(
+                    ops.conv2d(maps, layer[1], layer[2]))
+                maps = getattr(ops, activation)(maps)
+            elif layer[0] == "c":
                 maps = ops.conv2d(maps, layer[1], layer[2],
                                   activation=activation)
             else:
@@ -266,7 +295,9 @@ class CNN:
 
     def train_step(self, x, y, alpha=1.0):
         """One plain SGD step (cnnff, cnnbp, cnnapplygrads) on the batch
-        (x, y) with learning rate alpha; returns the loss (float)."""
+        (x, y) with learning rate alpha, in training mode; returns the
+        loss (float)."""
+        self.training = True
         if self._optimizer is None:
             self._optimizer = optim.SGD(self.params, lr=alpha)
         self._optimizer.param_groups[0]["lr"] = alpha
@@ -276,18 +307,28 @@ class CNN:
         self._optimizer.step()
         return float(loss.data)
 
+    def eval(self):
+        """Evaluation mode for forward()/loss() (BatchNorm's running
+        statistics); train() and train_step() switch back to training."""
+        self.training = False
+        return self
+
     # ----------------------------------------------------------- cnntest
     def predict(self, x, batch_size=1000):
         """Outputs (N, n_outputs): sigmoid values, or softmax probabilities
         for output="softmax"."""
         images = self._images(x)
         outputs = []
-        with no_grad():
-            for start in range(0, len(images), batch_size):
-                out = self.forward(images[start:start + batch_size])
-                if self.output == "softmax":
-                    out = ops.softmax(out, axis=1)
-                outputs.append(out.data)
+        was_training, self.training = self.training, False
+        try:
+            with no_grad():
+                for start in range(0, len(images), batch_size):
+                    out = self.forward(images[start:start + batch_size])
+                    if self.output == "softmax":
+                        out = ops.softmax(out, axis=1)
+                    outputs.append(out.data)
+        finally:
+            self.training = was_training
         if not outputs:
             return np.zeros((0, self.n_outputs), self.dtype)
         return np.concatenate(outputs)
@@ -307,6 +348,12 @@ class CNN:
             if layer[0] == "c":
                 arrays[f"layers/{index}/weight"] = layer[1].data
                 arrays[f"layers/{index}/bias"] = layer[2].data
+            if index in self.norms:
+                norm = self.norms[index]
+                arrays[f"layers/{index}/bn_weight"] = norm.weight.data
+                arrays[f"layers/{index}/bn_bias"] = norm.bias.data
+                arrays[f"layers/{index}/bn_running_mean"] = norm.running_mean
+                arrays[f"layers/{index}/bn_running_var"] = norm.running_var
         arrays["output/weight"] = self.output_weight.data
         arrays["output/bias"] = self.output_bias.data
         return arrays
@@ -316,7 +363,10 @@ class CNN:
                 "n_outputs": self.n_outputs,
                 "input_shape": list(self.input_shape),
                 "activation": self.activation, "output": self.output,
-                "dtype": self.dtype.name}
+                "dtype": self.dtype.name,
+                **({"batch_norm": True,
+                    "ghost_batch_size": self.ghost_batch_size}
+                   if self.batch_norm else {})}
 
     def save(self, path):
         """Write parameters, the Generator state and the configuration to
@@ -358,5 +408,7 @@ class CNN:
         net = cls(layers=meta["layers"], n_outputs=meta["n_outputs"],
                   input_shape=meta["input_shape"],
                   activation=meta["activation"], output=meta["output"],
-                  dtype=meta["dtype"])
+                  dtype=meta["dtype"],
+                  batch_norm=meta.get("batch_norm", False),
+                  ghost_batch_size=meta.get("ghost_batch_size"))
         return net.load(path)

@@ -33,6 +33,15 @@ What is DeepLearnToolbox's and what fastgrad decided:
   with p held constant: its value is the KL sparsity penalty at the running
   mean and its gradient is exactly the toolbox's. A gradient check freezes p
   (loss(..., update_statistics=False)) as it freezes the dropout masks.
+- Batch normalisation (not in DeepLearnToolbox; Ioffe & Szegedy 2015):
+  batch_norm=True puts a fastgrad.models.layers.BatchNorm after the affine
+  map of every hidden layer, before its activation (the affine bias is kept,
+  though its gradient is then zero); ghost_batch_size=g normalises ghost
+  batches of g samples in training (Hoffer et al. 2017). train()/eval()
+  switch it between batch and running statistics; the running statistics
+  are in the checkpoints. In training a batch (or ghost batch) of one
+  sample raises ValueError, so fit() with a batch_size that leaves a last
+  batch of 1 sample fails: choose batch_size accordingly.
 
 Parameters are Tensors: weights[i] (sizes[i+1], sizes[i]) and biases[i]
 (sizes[i+1],). Each layer is one fused ops.linear (GEMM + bias +
@@ -45,6 +54,7 @@ import numpy as np
 
 import fastgrad
 from fastgrad import ops
+from fastgrad.models.layers import BatchNorm
 from fastgrad.rng import CounterRNG
 from fastgrad.tensor import Tensor, no_grad
 
@@ -59,6 +69,8 @@ _RUNNING_MEAN_DECAY = 0.99  # nnff: p = 0.99 * p + 0.01 * mean(a)
 _P_CLIP = 1e-6              # keeps KL'(p) finite when a unit never fires
 
 CHECKPOINT_KIND = "fastgrad.models.NN"
+# BatchNorm arrays saved per hidden layer (batch_norm=True)
+_NORM_STATE = ("weight", "bias", "running_mean", "running_var")
 
 
 def _check_fraction(name, value):
@@ -94,6 +106,8 @@ class NN:
     seed: one integer gives the same initialisation, shuffling and masks
         (None: fresh entropy).
     dtype: "float32" (default) or "float64".
+    batch_norm: BatchNorm after each hidden affine map (self.norms);
+    ghost_batch_size: its ghost batch size in training (None: the batch).
 
     Hyper-parameters are attributes; like the toolbox's fields they may be
     changed after construction and are read when the first fit() creates the
@@ -104,7 +118,8 @@ class NN:
                  learning_rate=2.0, momentum=0.5, scaling_learning_rate=1.0,
                  weight_penalty_l2=0.0, non_sparsity_penalty=0.0,
                  sparsity_target=0.05, input_zero_masked_fraction=0.0,
-                 dropout_fraction=0.0, seed=None, dtype="float32"):
+                 dropout_fraction=0.0, seed=None, dtype="float32",
+                 batch_norm=False, ghost_batch_size=None):
         sizes = [int(size) for size in sizes]
         if len(sizes) < 2 or min(sizes) < 1:
             raise ValueError(f"NN: sizes must list at least 2 layer widths "
@@ -125,6 +140,8 @@ class NN:
         self.input_zero_masked_fraction = input_zero_masked_fraction
         self.dropout_fraction = dropout_fraction
         self.seed = seed
+        self.batch_norm = bool(batch_norm)
+        self.ghost_batch_size = ghost_batch_size
         self._validate()
 
         self.rng, sampler_seed = _seed_pair(seed)
@@ -141,6 +158,9 @@ class NN:
         # DeepLearnToolbox's nn.p: running mean activation per hidden layer
         self.running_means = [np.zeros(size, dtype=self.dtype)
                               for size in sizes[1:-1]]
+        self.norms = ([BatchNorm(size, ghost_batch_size=ghost_batch_size,
+                                 dtype=self.dtype) for size in sizes[1:-1]]
+                      if self.batch_norm else [])
         self.training = True
         self.optimizer = None
         self.epochs_trained = 0
@@ -182,6 +202,11 @@ class NN:
         _check_fraction("input_zero_masked_fraction",
                         self.input_zero_masked_fraction)
         _check_fraction("dropout_fraction", self.dropout_fraction)
+        if self.ghost_batch_size is not None and (
+                not isinstance(self.ghost_batch_size, (int, np.integer))
+                or self.ghost_batch_size < 1):
+            raise ValueError(f"NN: ghost_batch_size must be None or an int "
+                             f">= 1, got {self.ghost_batch_size!r}")
 
     def config(self):
         """The constructor arguments (JSON-able), without the seed."""
@@ -196,11 +221,19 @@ class NN:
                 "input_zero_masked_fraction":
                     float(self.input_zero_masked_fraction),
                 "dropout_fraction": float(self.dropout_fraction),
-                "dtype": self.dtype.name}
+                "dtype": self.dtype.name,
+                **({"batch_norm": True,
+                    "ghost_batch_size": self.ghost_batch_size}
+                   if self.batch_norm else {})}
 
     def parameters(self):
-        """[weights[0], biases[0], weights[1], ...] (Tensors)."""
-        return [p for pair in zip(self.weights, self.biases) for p in pair]
+        """[weights[0], biases[0], weights[1], ...] (Tensors), then the
+        BatchNorm scales and shifts when batch_norm."""
+        return ([p for pair in zip(self.weights, self.biases) for p in pair]
+                + self._norm_parameters())
+
+    def _norm_parameters(self):
+        return [p for norm in self.norms for p in norm.parameters()]
 
     def train(self, mode=True):
         """Training mode (dropout masks, input masking, running means)."""
@@ -254,8 +287,15 @@ class NN:
         h = x
         last = len(self.weights) - 1
         for i in range(last):
-            h = ops.linear(h, self.weights[i], self.biases[i],
-                           hidden_activation)
+            if self.norms:
+                norm = self.norms[i]
+                norm.ghost_batch_size = self.ghost_batch_size
+                h = norm.train(training)(ops.linear(h, self.weights[i],
+                                                    self.biases[i]))
+                h = getattr(ops, hidden_activation)(h)
+            else:
+                h = ops.linear(h, self.weights[i], self.biases[i],
+                               hidden_activation)
             if dropout_fraction > 0:
                 if training:
                     h = ops.dropout(h, dropout_fraction, self.sampler,
@@ -324,7 +364,8 @@ class NN:
         from fastgrad import optim
         groups = [{"params": list(self.weights),
                    "weight_decay": float(self.weight_penalty_l2)},
-                  {"params": list(self.biases), "weight_decay": 0.0}]
+                  {"params": list(self.biases) + self._norm_parameters(),
+                   "weight_decay": 0.0}]
         return optim.SGD(groups, lr=float(self.learning_rate),
                          momentum=float(self.momentum),
                          momentum_convention="dlt",
@@ -337,7 +378,8 @@ class NN:
             held = [p for group in self.optimizer.param_groups
                     for p in group["params"]]
             if len(held) == len(params) and all(
-                    a is b for a, b in zip(held, self.weights + self.biases)):
+                    a is b for a, b in zip(held, self.weights + self.biases
+                                           + self._norm_parameters())):
                 return self.optimizer
         self.optimizer = self._make_optimizer()
         return self.optimizer
@@ -510,7 +552,10 @@ class NN:
         return {"weights": {str(i): w.data for i, w in enumerate(self.weights)},
                 "biases": {str(i): b.data for i, b in enumerate(self.biases)},
                 "running_means": {str(i): p for i, p in
-                                  enumerate(self.running_means)}}
+                                  enumerate(self.running_means)},
+                **({"norm_" + name: {str(i): norm.state_dict()[name]
+                                     for i, norm in enumerate(self.norms)}
+                    for name in _NORM_STATE} if self.norms else {})}
 
     def save(self, path):
         """Write a checkpoint to `path` (fastgrad.io: .npz without pickle,
@@ -549,6 +594,10 @@ class NN:
         differ = [f"{key}: file {config.get(key)!r}, model {mine[key]!r}"
                   for key in ("sizes", "activation", "output", "dtype")
                   if config.get(key) != mine[key]]
+        if config.get("batch_norm", False) != self.batch_norm:
+            differ.append(f"batch_norm: file "
+                          f"{config.get('batch_norm', False)}, model "
+                          f"{self.batch_norm}")
         if differ:
             raise io.CheckpointError(f"{path}: checkpoint of another "
                                      "network: " + "; ".join(differ))
@@ -596,6 +645,13 @@ class NN:
             group, index = name.split("/")
             if group == "running_means":
                 self.running_means[int(index)] = value.copy()
+            elif group.startswith("norm_"):
+                norm = self.norms[int(index)]
+                buffers = {"weight": norm.weight.data,
+                           "bias": norm.bias.data,
+                           "running_mean": norm.running_mean,
+                           "running_var": norm.running_var}
+                buffers[group[len("norm_"):]][...] = value
             else:
                 getattr(self, group)[int(index)].data[...] = value
         for key, value in hyper.items():
