@@ -413,3 +413,15 @@ def test_mismatched_or_corrupt_checkpoint_leaves_model_untouched(tmp_path):
         net.load(broken)
     assert all(np.array_equal(a, p.data)
                for a, p in zip(before, net.parameters()))
+
+
+def test_changed_fields_apply_at_the_next_fit():
+    x, y = _problem([4, 3, 2], n=10)
+    net = NN([4, 3, 2], seed=0, learning_rate=1.0)
+    net.fit(x, y, epochs=1, batch_size=5, progress=False)
+    net.learning_rate, net.weight_penalty_l2 = 0.25, 0.01
+    net.fit(x, y, epochs=1, batch_size=5, progress=False)
+    groups = net.optimizer.param_groups
+    assert groups[0]["lr"] == groups[1]["lr"] == 0.25
+    assert (groups[0]["weight_decay"], groups[1]["weight_decay"]) == (0.01,
+                                                                       0.0)
