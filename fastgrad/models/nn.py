@@ -300,7 +300,7 @@ class NN:
             slope = beta * (-rho / p + (1 - rho) / (1 - p))
             kl = beta * np.sum(rho * np.log(rho / p)
                                + (1 - rho) * np.log((1 - rho) / (1 - p)))
-            constant = kl - float(np.dot(slope, p))
+            constant = kl - float(np.sum(slope * p))  # no BLAS call
             term = ops.add(ops.sum(ops.mul(batch_mean,
                                            slope.astype(self.dtype))),
                            constant)
