@@ -62,6 +62,23 @@ FG_TARGET_AVX2 static inline __m256 fg_exp_ps(__m256 x)
 
 /* The activation `act` (FG_ACT_SIGMOID or FG_ACT_RELU; others: identity)
  * of 8 floats. */
+FG_TARGET_AVX2 static inline float fg_hsum_ps(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v),
+                          _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+FG_TARGET_AVX2 static inline double fg_hsum_pd(__m256d v)
+{
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v),
+                           _mm256_extractf128_pd(v, 1));
+    s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
+    return _mm_cvtsd_f64(s);
+}
+
 FG_TARGET_AVX2 static inline __m256 fg_act_ps(__m256 v, int act)
 {
     const __m256 one = _mm256_set1_ps(1.0f);
@@ -129,6 +146,7 @@ static int fg_conv_avx2(void)
 #define VZERO() _mm256_setzero_ps()
 #define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define VADD(a, b) _mm256_add_ps(a, b)
+#define FG_HSUM(v) fg_hsum_ps(v)
 #include "_conv.c"
 #undef FG_T
 #undef FG_SFX
@@ -143,6 +161,7 @@ static int fg_conv_avx2(void)
 #undef VZERO
 #undef VFMA
 #undef VADD
+#undef FG_HSUM
 #undef FG_VEC_ACT
 #undef FG_ACT_SCALAR
 
@@ -161,23 +180,18 @@ static int fg_conv_avx2(void)
 #define VZERO() _mm256_setzero_pd()
 #define VFMA(a, b, c) _mm256_fmadd_pd(a, b, c)
 #define VADD(a, b) _mm256_add_pd(a, b)
+#define FG_HSUM(v) fg_hsum_pd(v)
 #include "_conv.c"
 
 #else /* FG_CONV_TEMPLATE: the body, compiled once per type */
 
 #define T FG_T
 
-/* Horizontal sum of a vector, lanes added in a fixed order. */
+/* Horizontal sum of a vector, by a fixed tree of shuffles. */
 #if FG_HAVE_X86_DISPATCH
 FG_TARGET_AVX2 static inline T FN(hsum)(VEC v)
 {
-    T lanes[FG_VL], total = 0;
-    int k;
-    VSTOREU(lanes, v);
-    for (k = 0; k < FG_VL; k++) {
-        total += lanes[k];
-    }
-    return total;
+    return FG_HSUM(v);
 }
 #endif
 
