@@ -510,9 +510,12 @@ static FG_SFX(fg_gemm_config) FG_SFX(fg_choose_config)(void)
         config.kernel = FG_SFX(fg_kernel_avx2);
         config.mr = 6;
         config.nr = 32 / sizeof(T) * 2;
-        config.mc = 144;
-        config.kc = 256;
-        config.nc = 8192 / sizeof(T);
+        /* kc x nr panel of B: 16 KiB (float32) / 24 KiB (float64) of the
+         * 32 KiB L1d of a Zen 4 core; mc x kc block of A: 144 / 288 KiB
+         * of its 1 MiB L2. */
+        config.mc = sizeof(T) == 4 ? 144 : 96;
+        config.kc = sizeof(T) == 4 ? 256 : 384;
+        config.nc = 4096 / sizeof(T);
     }
 #endif
     return config;
