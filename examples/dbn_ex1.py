@@ -27,11 +27,9 @@ def main(argv=None):
     """Train the RBM, write its filters, return the run_example result with
     test_reconstruction_error and train_reconstruction_error."""
     parser = make_parser(__doc__)
-    parser.add_argument("--visualize", default="dbn_ex1_weights.png",
-                        metavar="PNG",
-                        help="where to write the RBM's 100 filters "
-                             "(DeepLearnToolbox's visualize); '' for none "
-                             "(default dbn_ex1_weights.png)")
+    parser.add_argument("--visualize", default=None, metavar="PNG",
+                        help="write the RBM's 100 filters as a mosaic "
+                             "(DeepLearnToolbox's visualize)")
     args = parse_args(argv, __doc__, parser)
     data = load_data(args)
     epochs = epochs_for(args, EXACT_EPOCHS, BATCH_SIZE, data.n_train)
