@@ -96,8 +96,10 @@ class NN:
     dtype: "float32" (default) or "float64".
 
     Hyper-parameters are attributes; like the toolbox's fields they may be
-    changed after construction and are read when the first fit() creates the
-    optimiser (self.optimizer, a fastgrad.optim.SGD).
+    changed after construction or between fit() calls: learning_rate,
+    momentum and weight_penalty_l2 go to the optimiser (self.optimizer, a
+    fastgrad.optim.SGD made by the first fit()) when the next fit() starts;
+    its momentum buffers carry over, as the toolbox's nn.vW.
     """
 
     def __init__(self, sizes, activation="tanh_opt", output="sigm",
@@ -143,6 +145,7 @@ class NN:
                               for size in sizes[1:-1]]
         self.training = True
         self.optimizer = None
+        self._optimizer_hyper = None
         self.epochs_trained = 0
         self.history = self._empty_history()
 
@@ -215,7 +218,7 @@ class NN:
         return (f"NN(sizes={self.sizes}, activation={self.activation!r}, "
                 f"output={self.output!r}, dtype={self.dtype.name})")
 
-    # -- forward and loss ------------------------------------------------------
+    # -- forward and loss --------------------------------------------------
     def _as_input(self, x):
         x = x.data if isinstance(x, Tensor) else x
         x = np.asarray(x)
@@ -297,7 +300,7 @@ class NN:
             slope = beta * (-rho / p + (1 - rho) / (1 - p))
             kl = beta * np.sum(rho * np.log(rho / p)
                                + (1 - rho) * np.log((1 - rho) / (1 - p)))
-            constant = kl - float(np.dot(slope, p))
+            constant = kl - float(np.sum(slope * p))  # no BLAS call
             term = ops.add(ops.sum(ops.mul(batch_mean,
                                            slope.astype(self.dtype))),
                            constant)
@@ -319,9 +322,14 @@ class NN:
                                                      update_statistics))
         return loss
 
-    # -- training ----------------------------------------------------------------
+    # -- training ----------------------------------------------------------
+    def _hyper(self):
+        return (float(self.learning_rate), float(self.momentum),
+                float(self.weight_penalty_l2))
+
     def _make_optimizer(self):
         from fastgrad import optim
+        self._optimizer_hyper = self._hyper()
         groups = [{"params": list(self.weights),
                    "weight_decay": float(self.weight_penalty_l2)},
                   {"params": list(self.biases), "weight_decay": 0.0}]
@@ -338,6 +346,15 @@ class NN:
                     for p in group["params"]]
             if len(held) == len(params) and all(
                     a is b for a, b in zip(held, self.weights + self.biases)):
+                if self._hyper() != self._optimizer_hyper:
+                    # fields changed between fits, as nn.learningRate = ...
+                    # between nntrain calls: the next updates use them
+                    learning_rate, momentum, l2 = self._hyper()
+                    for group in self.optimizer.param_groups:
+                        group["lr"] = learning_rate
+                        group["momentum"] = momentum
+                    self.optimizer.param_groups[0]["weight_decay"] = l2
+                    self._optimizer_hyper = self._hyper()
                 return self.optimizer
         self.optimizer = self._make_optimizer()
         return self.optimizer
@@ -507,7 +524,8 @@ class NN:
     # -- checkpoints -------------------------------------------------------
     def _state_arrays(self):
         """The model's own arrays (parameters, running means), nested."""
-        return {"weights": {str(i): w.data for i, w in enumerate(self.weights)},
+        return {"weights": {str(i): w.data
+                            for i, w in enumerate(self.weights)},
                 "biases": {str(i): b.data for i, b in enumerate(self.biases)},
                 "running_means": {str(i): p for i, p in
                                   enumerate(self.running_means)}}
@@ -606,6 +624,7 @@ class NN:
         self.epochs_trained = epochs_trained
         self.training = bool(meta.get("training", True))
         self.optimizer = optimizer
+        self._optimizer_hyper = self._hyper()
         return self
 
 
