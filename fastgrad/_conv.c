@@ -5,17 +5,18 @@
  * float (f32) and double (f64), by including this file from itself with
  * FG_T, FG_SFX and the vector macros defined.
  *
- * Every convolution is reduced to one core, a multi-channel correlation of
- * zero-padded planes:
- *   y[m,i,j] = init[m] + sum_{c,p,q} k[m,c,p,q] * in[c,i+p,j+q]
- * forward: in = padded x, k = weight; backward-input: in = dy padded by
- * (KH-1, KW-1) and read from offset (pad_h, pad_w), k = weight flipped and
- * transposed to (C,M,KH,KW). The AVX2 version computes tiles of 2 output
- * maps x 4 rows x one vector of columns in registers (8 accumulators); the
- * last tile of a plane overlaps the previous one instead of taking a scalar
- * tail, which rewrites identical values. The weight gradient keeps
- * 2 maps x up to 5 kernel columns of vector accumulators over all samples
- * of a fixed batch chunk, then reduces them horizontally once per chunk.
+ * Forward: a multi-channel correlation of (zero-padded) planes,
+ *   y[m,i,j] = act(b[m] + sum_{c,p,q} w[m,c,p,q] * x[c,i+p,j+q]),
+ * in AVX2 register tiles of 3 output maps x 4 rows x one vector of columns
+ * (12 accumulators), the activation applied in registers; the last tile of
+ * a plane overlaps the previous one instead of taking a scalar tail, which
+ * rewrites identical values.
+ * Input gradient: a scatter, dxpad[c,i+p,j+q] += w[m,c,p,q] * dy[m,i,j],
+ * with tiles of 2 dx rows x up to 5 kernel columns of accumulators over
+ * (m, p), so no multiply touches padding.
+ * Weight gradient: 2 maps x up to 5 kernel columns of vector accumulators
+ * over all samples of a fixed batch chunk, reduced horizontally once per
+ * chunk; chunk partials are added in chunk order.
  *
  * An element's arithmetic (order of the multiply-adds, lane it lives in)
  * never depends on how work is split between threads, so results are
