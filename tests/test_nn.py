@@ -295,6 +295,11 @@ def test_plot_writes_png(tmp_path):
     net.fit(x, y, epochs=2, batch_size=5, validation=(x, y), progress=False,
             plot=path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    quick = NN([4, 3, 2], output="linear", seed=0)
+    quick.fit(x, y, epochs=2, batch_size=5, progress=False,
+              evaluate_train=False, plot=tmp_path / "quick.png")
+    assert np.all(np.isnan(quick.history["train_loss"]))
+    assert (tmp_path / "quick.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_plot_without_matplotlib_says_how_to_install(tmp_path, monkeypatch):

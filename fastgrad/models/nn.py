@@ -430,7 +430,7 @@ class NN:
                 "seconds": [], "learning_rate": []}
 
     def fit(self, x, y, epochs=1, batch_size=100, validation=None,
-            progress=True, plot=None, shuffle=True):
+            progress=True, plot=None, shuffle=True, evaluate_train=True):
         """nntrain: `epochs` sweeps of mini-batch SGD over (x, y).
 
         x: (n_samples, sizes[0]); y: (n_samples, sizes[-1]) targets or
@@ -439,7 +439,10 @@ class NN:
         validation: (val_x, val_y) evaluated after every epoch.
         progress: print one line per epoch (True), or a callable taking the
         line. plot: path of a PNG of loss and error per epoch (needs
-        matplotlib). Appends to self.history; returns self.
+        matplotlib). evaluate_train: after every epoch, the full-batch loss
+        and error on (x, y) in test mode (nneval; one extra forward pass
+        over x per epoch); False leaves history["train_loss"] and
+        ["train_error"] at NaN. Appends to self.history; returns self.
         """
         x = np.ascontiguousarray(self._as_input(x).data)
         target = self._as_target(y, x.shape[0])
@@ -473,13 +476,15 @@ class NN:
             history["loss"].append(float(np.mean(batch_losses)))
             history["seconds"].append(seconds)
             history["learning_rate"].append(self.current_learning_rate)
-            train_loss, train_error = self.evaluate(x, target)
+            train_loss, train_error = (self.evaluate(x, target)
+                                       if evaluate_train else (np.nan, None))
             history["train_loss"].append(train_loss)
             history["train_error"].append(
                 np.nan if train_error is None else train_error)
             line = (f"epoch {self.epochs_trained}: {seconds:.3f} s, "
-                    f"mini-batch loss {history['loss'][-1]:.5f}, full-batch "
-                    f"train loss {train_loss:.5f}")
+                    f"mini-batch loss {history['loss'][-1]:.5f}")
+            if evaluate_train:
+                line += f", full-batch train loss {train_loss:.5f}"
             if train_error is not None:
                 line += f", train error {train_error:.4f}"
             if validation is not None:
@@ -771,18 +776,27 @@ def _plot_history(history, path):
         raise ImportError("plotting needs matplotlib: pip install "
                           "'fastgrad[bench]' (or pip install matplotlib)"
                           ) from None
-    epochs = np.arange(1, len(history["train_loss"]) + 1)
-    has_error = not np.all(np.isnan(history["train_error"]))
-    figure, axes = plt.subplots(1, 2 if has_error else 1,
-                                figsize=(10 if has_error else 5, 4),
-                                squeeze=False)
-    panels = [("loss", "train_loss", "val_loss")]
-    if has_error:
-        panels.append(("error", "train_error", "val_error"))
-    for axis, (name, train_key, val_key) in zip(axes[0], panels):
-        axis.plot(epochs, history[train_key], label="training")
-        if history[val_key]:
-            axis.plot(epochs[-len(history[val_key]):], history[val_key],
+    epochs = np.arange(1, len(history["loss"]) + 1)
+
+    def evaluated(key):
+        values = np.asarray(history[key], dtype=np.float64)
+        return values if values.size and not np.all(np.isnan(values)) \
+            else None
+
+    train_loss, train_label = evaluated("train_loss"), "training"
+    if train_loss is None:  # fit(evaluate_train=False)
+        train_loss, train_label = history["loss"], "training (mini-batches)"
+    panels = [("loss", train_loss, train_label, evaluated("val_loss"))]
+    train_error, val_error = evaluated("train_error"), evaluated("val_error")
+    if train_error is not None or val_error is not None:
+        panels.append(("error", train_error, "training", val_error))
+    figure, axes = plt.subplots(1, len(panels),
+                                figsize=(5 * len(panels), 4), squeeze=False)
+    for axis, (name, train, label, validation) in zip(axes[0], panels):
+        if train is not None:
+            axis.plot(epochs[-len(train):], train, label=label)
+        if validation is not None:
+            axis.plot(epochs[-len(validation):], validation,
                       label="validation")
         axis.set_xlabel("epoch")
         axis.set_ylabel(name)
