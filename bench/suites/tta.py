@@ -266,7 +266,8 @@ def summarise(cfg, rows, rules, target):
         fit = fit_critical_batch([r["batch_size"] for r in reached],
                                  [r["steps_to_target"] for r in reached])
         for row in rule_rows:
-            row["time_optimal_batch_size"] = best["batch_size"] if best else None
+            row["time_optimal_batch_size"] = (best["batch_size"] if best
+                                              else None)
             row["fitted_b_crit"] = fit["b_crit"] if fit else None
         common.print_table(
             f"Time to {100 * target:.1f} % test accuracy, lr rule {rule!r} "
