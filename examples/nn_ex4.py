@@ -1,4 +1,5 @@
-"""DeepLearnToolbox test_example_NN, ex4: neural net with sigmoid activation function.
+"""DeepLearnToolbox test_example_NN, ex4: neural net with sigmoid activation
+function.
 
 NN([784, 100, 10]), activation='sigm', learning_rate=1, 1 epoch of
 batch 100.

@@ -15,9 +15,10 @@ from fastgrad.tensor import Tensor, no_grad, is_grad_enabled, tensor
 from fastgrad import ops
 from fastgrad.gradcheck import gradcheck, GradcheckError
 from fastgrad.rng import CounterRNG
+from fastgrad.visualize import visualize
 
 __all__ = ["Tensor", "tensor", "no_grad", "is_grad_enabled", "ops",
-           "gradcheck", "GradcheckError", "CounterRNG", "set_num_threads",
+           "gradcheck", "GradcheckError", "CounterRNG", "visualize", "set_num_threads",
            "get_num_threads", "openmp_enabled", "__version__"]
 
 

@@ -5,17 +5,18 @@
  * float (f32) and double (f64), by including this file from itself with
  * FG_T, FG_SFX and the vector macros defined.
  *
- * Every convolution is reduced to one core, a multi-channel correlation of
- * zero-padded planes:
- *   y[m,i,j] = init[m] + sum_{c,p,q} k[m,c,p,q] * in[c,i+p,j+q]
- * forward: in = padded x, k = weight; backward-input: in = dy padded by
- * (KH-1, KW-1) and read from offset (pad_h, pad_w), k = weight flipped and
- * transposed to (C,M,KH,KW). The AVX2 version computes tiles of 2 output
- * maps x 4 rows x one vector of columns in registers (8 accumulators); the
- * last tile of a plane overlaps the previous one instead of taking a scalar
- * tail, which rewrites identical values. The weight gradient keeps
- * 2 maps x up to 5 kernel columns of vector accumulators over all samples
- * of a fixed batch chunk, then reduces them horizontally once per chunk.
+ * Forward: a multi-channel correlation of (zero-padded) planes,
+ *   y[m,i,j] = act(b[m] + sum_{c,p,q} w[m,c,p,q] * x[c,i+p,j+q]),
+ * in AVX2 register tiles of 3 output maps x 4 rows x one vector of columns
+ * (12 accumulators), the activation applied in registers; the last tile of
+ * a plane overlaps the previous one instead of taking a scalar tail, which
+ * rewrites identical values.
+ * Input gradient: a scatter, dxpad[c,i+p,j+q] += w[m,c,p,q] * dy[m,i,j],
+ * with tiles of 2 dx rows x up to 5 kernel columns of accumulators over
+ * (m, p), so no multiply touches padding.
+ * Weight gradient: 2 maps x up to 5 kernel columns of vector accumulators
+ * over all samples of a fixed batch chunk, reduced horizontally once per
+ * chunk; chunk partials are added in chunk order.
  *
  * An element's arithmetic (order of the multiply-adds, lane it lives in)
  * never depends on how work is split between threads, so results are
@@ -62,6 +63,23 @@ FG_TARGET_AVX2 static inline __m256 fg_exp_ps(__m256 x)
 
 /* The activation `act` (FG_ACT_SIGMOID or FG_ACT_RELU; others: identity)
  * of 8 floats. */
+FG_TARGET_AVX2 static inline float fg_hsum_ps(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v),
+                          _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+FG_TARGET_AVX2 static inline double fg_hsum_pd(__m256d v)
+{
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v),
+                           _mm256_extractf128_pd(v, 1));
+    s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
+    return _mm_cvtsd_f64(s);
+}
+
 FG_TARGET_AVX2 static inline __m256 fg_act_ps(__m256 v, int act)
 {
     const __m256 one = _mm256_set1_ps(1.0f);
@@ -88,6 +106,19 @@ FG_TARGET_AVX2 static inline __m256 fg_act_ps(__m256 v, int act)
 static const int32_t FG_MASK32[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
                                       0, 0, 0, 0, 0, 0, 0, 0};
 static const int64_t FG_MASK64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
+
+/* A fork/join costs a few microseconds on a quiet machine and up to a
+ * scheduler time slice when other processes share the cores, so these
+ * kernels go parallel only for jobs worth about 50 us of one core (2e6
+ * flops; a pooled element counts as 8, about its cost relative to a
+ * convolution flop). Smaller jobs run on the calling thread. */
+#define FG_CONV_PARALLEL_MIN_WORK 2.0e6
+#define FG_POOL_WORK_PER_ELEMENT 8.0
+
+static int fg_conv_threads(double work)
+{
+    return work < FG_CONV_PARALLEL_MIN_WORK ? 1 : fg_threads_for(work);
+}
 
 static int fg_conv_use_avx2 = -1;
 
@@ -116,6 +147,7 @@ static int fg_conv_avx2(void)
 #define VZERO() _mm256_setzero_ps()
 #define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define VADD(a, b) _mm256_add_ps(a, b)
+#define FG_HSUM(v) fg_hsum_ps(v)
 #include "_conv.c"
 #undef FG_T
 #undef FG_SFX
@@ -130,6 +162,7 @@ static int fg_conv_avx2(void)
 #undef VZERO
 #undef VFMA
 #undef VADD
+#undef FG_HSUM
 #undef FG_VEC_ACT
 #undef FG_ACT_SCALAR
 
@@ -148,23 +181,18 @@ static int fg_conv_avx2(void)
 #define VZERO() _mm256_setzero_pd()
 #define VFMA(a, b, c) _mm256_fmadd_pd(a, b, c)
 #define VADD(a, b) _mm256_add_pd(a, b)
+#define FG_HSUM(v) fg_hsum_pd(v)
 #include "_conv.c"
 
 #else /* FG_CONV_TEMPLATE: the body, compiled once per type */
 
 #define T FG_T
 
-/* Horizontal sum of a vector, lanes added in a fixed order. */
+/* Horizontal sum of a vector, by a fixed tree of shuffles. */
 #if FG_HAVE_X86_DISPATCH
 FG_TARGET_AVX2 static inline T FN(hsum)(VEC v)
 {
-    T lanes[FG_VL], total = 0;
-    int k;
-    VSTOREU(lanes, v);
-    for (k = 0; k < FG_VL; k++) {
-        total += lanes[k];
-    }
-    return total;
+    return FG_HSUM(v);
 }
 #endif
 
@@ -216,107 +244,124 @@ static void FN(corr_portable)(const T *in, ptrdiff_t plane, ptrdiff_t ld,
 }
 
 #if FG_HAVE_X86_DISPATCH
-/* One register tile of the correlation: maps a and b (may be equal), R
- * rows, one vector of columns; `in` and `ya`, `yb` point at the tile's
- * top-left element. */
+/* One register tile of the correlation: `maps` consecutive output maps
+ * (k, init, y point at the first), R rows, one vector of columns; `in` and
+ * `y` point at the tile's top-left element. */
 FG_TARGET_AVX2 static inline __attribute__((always_inline)) void
 FN(corr_tile)(const T *in, ptrdiff_t plane, ptrdiff_t ld, ptrdiff_t c_in,
-              const T *ka, const T *kb, ptrdiff_t kh, ptrdiff_t kw,
-              T inita, T initb, T *ya, T *yb, ptrdiff_t ldy, const int rows,
-              const int masked, __m256i mask, int act)
+              const T *k, ptrdiff_t kstride, ptrdiff_t kh, ptrdiff_t kw,
+              const T *init, T *y, ptrdiff_t ystride, ptrdiff_t ldy,
+              const int maps, const int rows, const int masked,
+              __m256i mask, int act)
 {
-    VEC acc_a[4], acc_b[4];
+    VEC acc[3][4];
     ptrdiff_t c, p, q;
-    int r;
-    for (r = 0; r < rows; r++) {
-        acc_a[r] = VSET1(inita);
-        acc_b[r] = VSET1(initb);
+    int r, t;
+    for (t = 0; t < maps; t++) {
+        VEC start = VSET1(init ? init[t] : (T)0);
+        for (r = 0; r < rows; r++) {
+            acc[t][r] = start;
+        }
     }
     for (c = 0; c < c_in; c++) {
         for (p = 0; p < kh; p++) {
             const T *src = in + c * plane + p * ld;
-            const T *wa = ka + (c * kh + p) * kw;
-            const T *wb = kb + (c * kh + p) * kw;
+            const T *wrow = k + (c * kh + p) * kw;
             for (q = 0; q < kw; q++) {
-                VEC va = VSET1(wa[q]), vb = VSET1(wb[q]);
+                VEC wv[3];
+                for (t = 0; t < maps; t++) {
+                    wv[t] = VSET1(wrow[t * kstride + q]);
+                }
                 for (r = 0; r < rows; r++) {
                     VEC x = masked ? VMASKLOAD(src + r * ld + q, mask)
                                    : VLOADU(src + r * ld + q);
-                    acc_a[r] = VFMA(va, x, acc_a[r]);
-                    acc_b[r] = VFMA(vb, x, acc_b[r]);
+                    for (t = 0; t < maps; t++) {
+                        acc[t][r] = VFMA(wv[t], x, acc[t][r]);
+                    }
                 }
             }
         }
     }
 #if FG_VEC_ACT
     if (act != FG_ACT_NONE) {
-        for (r = 0; r < rows; r++) {
-            acc_a[r] = fg_act_ps(acc_a[r], act);
-            acc_b[r] = fg_act_ps(acc_b[r], act);
+        for (t = 0; t < maps; t++) {
+            for (r = 0; r < rows; r++) {
+                acc[t][r] = fg_act_ps(acc[t][r], act);
+            }
         }
     }
 #else
     (void)act;
 #endif
-    for (r = 0; r < rows; r++) {
-        if (masked) {
-            VMASKSTORE(yb + r * ldy, mask, acc_b[r]);
-            VMASKSTORE(ya + r * ldy, mask, acc_a[r]);
-        }
-        else {
-            VSTOREU(yb + r * ldy, acc_b[r]);
-            VSTOREU(ya + r * ldy, acc_a[r]);
+    for (t = 0; t < maps; t++) {
+        for (r = 0; r < rows; r++) {
+            if (masked) {
+                VMASKSTORE(y + t * ystride + r * ldy, mask, acc[t][r]);
+            }
+            else {
+                VSTOREU(y + t * ystride + r * ldy, acc[t][r]);
+            }
         }
     }
 }
 
+#define FG_CORR_TILE(MAPS, ROWS, MASKED)                                      \
+    FN(corr_tile)(src, plane, ld, c_in, k + m * kstride, kstride, kh, kw,     \
+                  init ? init + m : NULL, y + m * oh * ow + i0 * ow + j0,     \
+                  oh * ow, ow, MAPS, ROWS, MASKED, mask, act)
+
+#define FG_CORR_ROWS(MAPS)                                                    \
+    if (rows == 4 && masked) {                                                \
+        FG_CORR_TILE(MAPS, 4, 1);                                             \
+    }                                                                         \
+    else if (rows == 4) {                                                     \
+        FG_CORR_TILE(MAPS, 4, 0);                                             \
+    }                                                                         \
+    else if (masked) {                                                        \
+        FG_CORR_TILE(MAPS, 1, 1);                                             \
+    }                                                                         \
+    else {                                                                    \
+        FG_CORR_TILE(MAPS, 1, 0);                                             \
+    }
+
 /* Same contract as corr_portable, AVX2+FMA; the activation `act` is
- * applied to the tiles in registers (f32: sigmoid, relu). */
+ * applied to the tiles in registers (f32: sigmoid, relu). Tiles of 3 maps
+ * x 4 rows x one vector (12 accumulators); a last partial group of maps
+ * or rows overlaps the previous one (recomputing identical values). */
 FG_TARGET_AVX2 static void
 FN(corr_avx2)(const T *in, ptrdiff_t plane, ptrdiff_t ld, ptrdiff_t c_in,
               const T *k, ptrdiff_t kh, ptrdiff_t kw, const T *init, T *y,
               ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t oh, ptrdiff_t ow,
               int act)
 {
-    ptrdiff_t m, i, j, i0, j0, kstride = c_in * kh * kw;
+    ptrdiff_t mm, m, i, j, i0, j0, kstride = c_in * kh * kw;
     const int masked = ow < FG_VL;
+    const int rows = oh >= 4 ? 4 : 1;
+    const ptrdiff_t group = FG_MIN(3, m1 - m0);
     __m256i mask = VMASK(masked ? ow : FG_VL);
-    for (m = m0; m < m1; m += 2) {
-        ptrdiff_t mb = m + 1 < m1 ? m + 1 : m;
-        const T *ka = k + m * kstride, *kb = k + mb * kstride;
-        T inita = init ? init[m] : (T)0, initb = init ? init[mb] : (T)0;
-        T *ya = y + m * oh * ow, *yb = y + mb * oh * ow;
-        const int rows = oh >= 4 ? 4 : 1;
+    for (mm = m0; mm < m1; mm += group) {
+        m = FG_MIN(mm, m1 - group);
         for (i = 0; i < oh; i += rows) {
             i0 = FG_MIN(i, oh - rows);
             for (j = 0; j < ow; j += FG_VL) {
                 const T *src;
                 j0 = masked ? 0 : FG_MIN(j, ow - FG_VL);
                 src = in + i0 * ld + j0;
-                if (masked && rows == 4) {
-                    FN(corr_tile)(src, plane, ld, c_in, ka, kb, kh, kw, inita,
-                                  initb, ya + i0 * ow + j0, yb + i0 * ow + j0,
-                                  ow, 4, 1, mask, act);
+                if (group == 3) {
+                    FG_CORR_ROWS(3)
                 }
-                else if (masked) {
-                    FN(corr_tile)(src, plane, ld, c_in, ka, kb, kh, kw, inita,
-                                  initb, ya + i0 * ow + j0, yb + i0 * ow + j0,
-                                  ow, 1, 1, mask, act);
-                }
-                else if (rows == 4) {
-                    FN(corr_tile)(src, plane, ld, c_in, ka, kb, kh, kw, inita,
-                                  initb, ya + i0 * ow + j0, yb + i0 * ow + j0,
-                                  ow, 4, 0, mask, act);
+                else if (group == 2) {
+                    FG_CORR_ROWS(2)
                 }
                 else {
-                    FN(corr_tile)(src, plane, ld, c_in, ka, kb, kh, kw, inita,
-                                  initb, ya + i0 * ow + j0, yb + i0 * ow + j0,
-                                  ow, 1, 0, mask, act);
+                    FG_CORR_ROWS(1)
                 }
             }
         }
     }
 }
+#undef FG_CORR_ROWS
+#undef FG_CORR_TILE
 #endif
 
 /* y[m] := act(corr(in, k)[m] + init[m]) for maps m0 <= m < m1. */
@@ -373,7 +418,7 @@ static int FN(corr_batch)(const T *in, ptrdiff_t n, ptrdiff_t c_in,
     ptrdiff_t pairs = (m + 1) / 2;
     int padded = ph > 0 || pw > 0, failed = 0;
     double flops = 2.0 * (double)(n * m * oh * ow) * (double)(c_in * kh * kw);
-    int n_threads = fg_threads_for(flops);
+    int n_threads = fg_conv_threads(flops);
     if (n == 0) {
         return 0;
     }
@@ -577,7 +622,7 @@ int FN(fg_conv2d_backward_input)(const T *dy, const T *weight, T *dx,
     ptrdiff_t hp = h + 2 * pad_h, wp = w + 2 * pad_w, job, n_jobs, groups;
     int padded = pad_h > 0 || pad_w > 0, failed = 0;
     double flops = 2.0 * (double)(n * m * oh * ow) * (double)(c * kh * kw);
-    int n_threads = fg_threads_for(flops);
+    int n_threads = fg_conv_threads(flops);
     if (n == 0) {
         return 0;
     }
@@ -774,7 +819,7 @@ int FN(fg_conv2d_backward_weight)(const T *x, const T *dy, T *dweight,
     ptrdiff_t pairs = (m + 1) / 2, groups, n_jobs, job, e, k;
     int padded = pad_h > 0 || pad_w > 0, failed = 0;
     double flops = 2.0 * (double)(n * m * oh * ow) * (double)(c * kh * kw);
-    int n_threads = fg_threads_for(flops);
+    int n_threads = fg_conv_threads(flops);
     T *partials;
     if (n_chunks == 0) {
         memset(dweight, 0, (size_t)size * sizeof(T));
@@ -844,7 +889,7 @@ int FN(fg_conv2d_backward_bias)(const T *dy, T *dbias, ptrdiff_t n,
     /* One thread per map; within a map: samples in order, eight running
      * lanes over the plane, lanes added in order. */
     ptrdiff_t mi;
-    int n_threads = fg_threads_for((double)(n * m * plane));
+    int n_threads = fg_conv_threads((double)(n * m * plane));
     #pragma omp parallel for schedule(static) num_threads(n_threads)
     for (mi = 0; mi < m; mi++) {
         T lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0}, total = 0;
@@ -874,7 +919,8 @@ int FN(fg_meanpool_forward)(const T *x, T *out, ptrdiff_t planes, ptrdiff_t h,
 {
     ptrdiff_t k, oh = h / scale, ow = w / scale;
     const T inv = (T)1 / (T)(scale * scale);
-    int n_threads = fg_threads_for((double)(planes * h * w));
+    int n_threads = fg_conv_threads(FG_POOL_WORK_PER_ELEMENT
+                                    * (double)(planes * h * w));
     #pragma omp parallel for schedule(static) num_threads(n_threads)
     for (k = 0; k < planes; k++) {
         const T *src = x + k * h * w;
@@ -910,7 +956,8 @@ int FN(fg_meanpool_backward)(const T *dy, T *dx, ptrdiff_t planes,
 {
     ptrdiff_t k, oh = h / scale, ow = w / scale;
     const T inv = (T)1 / (T)(scale * scale);
-    int n_threads = fg_threads_for((double)(planes * h * w));
+    int n_threads = fg_conv_threads(FG_POOL_WORK_PER_ELEMENT
+                                    * (double)(planes * h * w));
     #pragma omp parallel for schedule(static) num_threads(n_threads)
     for (k = 0; k < planes; k++) {
         const T *src = dy + k * oh * ow;
@@ -936,7 +983,8 @@ int FN(fg_maxpool2x2_forward)(const T *x, T *out, int64_t *argmax,
                               ptrdiff_t planes, ptrdiff_t h, ptrdiff_t w)
 {
     ptrdiff_t k, oh = h / 2, ow = w / 2;
-    int n_threads = fg_threads_for((double)(planes * h * w));
+    int n_threads = fg_conv_threads(FG_POOL_WORK_PER_ELEMENT
+                                    * (double)(planes * h * w));
     #pragma omp parallel for schedule(static) num_threads(n_threads)
     for (k = 0; k < planes; k++) {
         const T *src = x + k * h * w;
@@ -967,7 +1015,9 @@ int FN(fg_maxpool2x2_backward)(const T *dy, const int64_t *argmax, T *dx,
                                ptrdiff_t planes, ptrdiff_t h, ptrdiff_t w)
 {
     ptrdiff_t k, oh = h / 2, ow = w / 2;
-    int n_threads = fg_threads_for((double)(planes * h * w)), bad = 0;
+    int n_threads = fg_conv_threads(FG_POOL_WORK_PER_ELEMENT
+                                    * (double)(planes * h * w));
+    int bad = 0;
     #pragma omp parallel for schedule(static) num_threads(n_threads) \
         reduction(|:bad)
     for (k = 0; k < planes; k++) {

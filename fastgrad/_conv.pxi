@@ -72,12 +72,14 @@ cdef extern from "_conv.h":
                                    ptrdiff_t w) nogil
 
 
-cdef object _flat(object arr):
-    """A 1-D view of a C-contiguous array; a 1-element dummy when empty (the
-    C core never reads it then), so &view[0] is always valid."""
-    if arr.size == 0:
-        return np.zeros(1, dtype=arr.dtype)
-    return arr.reshape(-1)
+cdef inline void *_conv_data(object arr):
+    """The data pointer of an ndarray already checked by _check (empty
+    arrays give a pointer the C core never dereferences)."""
+    return cnp.PyArray_DATA(<cnp.ndarray>arr)
+
+
+cdef inline bint _conv_is_f32(object arr):
+    return cnp.PyArray_TYPE(<cnp.ndarray>arr) == cnp.NPY_FLOAT
 
 
 cdef _raise_status(str op, int status):
@@ -132,6 +134,7 @@ def conv2d_forward(x, weight, bias, out, pad_h, pad_w, activation="none"):
         _check(op, "bias", bias, 1, x.dtype)
     _check(op, "out", out, 4, x.dtype, writeable=True)
     oh, ow = _conv_geometry(op, x.shape, "x", weight.shape, pad_h, pad_w)
+    cdef Py_ssize_t n, c, h, w, m, kh, kw, ph = pad_h, pw = pad_w
     n, c, h, w = x.shape
     m, _, kh, kw = weight.shape
     if bias is not None:
@@ -140,37 +143,23 @@ def conv2d_forward(x, weight, bias, out, pad_h, pad_w, activation="none"):
     _check_no_alias(op, "out", out, x=x, weight=weight, bias=bias)
     if out.size == 0:
         return out
-    has_bias = bias is not None
-    a, b, d, o = (_flat(x), _flat(weight),
-                  _flat(bias) if has_bias else _flat(out), _flat(out))
-    if x.dtype == np.float32:
-        status = _conv2d_forward[float](a, b, d, has_bias, o, n, c, h, w, m,
-                                        kh, kw, pad_h, pad_w, act)
+    cdef void *px = _conv_data(x)
+    cdef void *pw_ = _conv_data(weight)
+    cdef void *pb = NULL if bias is None else _conv_data(bias)
+    cdef void *po = _conv_data(out)
+    cdef int status
+    if _conv_is_f32(x):
+        with nogil:
+            status = fg_conv2d_forward_f32(
+                <float *>px, <float *>pw_, <float *>pb, <float *>po, n, c,
+                h, w, m, kh, kw, ph, pw, act)
     else:
-        status = _conv2d_forward[double](a, b, d, has_bias, o, n, c, h, w, m,
-                                         kh, kw, pad_h, pad_w, act)
+        with nogil:
+            status = fg_conv2d_forward_f64(
+                <double *>px, <double *>pw_, <double *>pb, <double *>po, n,
+                c, h, w, m, kh, kw, ph, pw, act)
     _raise_status(op, status)
     return out
-
-
-cdef int _conv2d_forward(const floating[::1] x, const floating[::1] weight,
-                         const floating[::1] bias, bint has_bias,
-                         floating[::1] out, Py_ssize_t n, Py_ssize_t c,
-                         Py_ssize_t h, Py_ssize_t w, Py_ssize_t m,
-                         Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pad_h,
-                         Py_ssize_t pad_w, int act):
-    cdef int status
-    cdef const floating *b = &bias[0] if has_bias else NULL
-    with nogil:
-        if floating is float:
-            status = fg_conv2d_forward_f32(&x[0], &weight[0], b, &out[0], n,
-                                           c, h, w, m, kh, kw, pad_h, pad_w,
-                                           act)
-        else:
-            status = fg_conv2d_forward_f64(&x[0], &weight[0], b, &out[0], n,
-                                           c, h, w, m, kh, kw, pad_h, pad_w,
-                                           act)
-    return status
 
 
 def conv2d_backward_input(dy, weight, dx, pad_h, pad_w):
@@ -183,40 +172,29 @@ def conv2d_backward_input(dy, weight, dx, pad_h, pad_w):
     _check(op, "weight", weight, 4, dy.dtype)
     _check(op, "dx", dx, 4, dy.dtype, writeable=True)
     oh, ow = _conv_geometry(op, dx.shape, "dx", weight.shape, pad_h, pad_w)
+    cdef Py_ssize_t n, c, h, w, m, kh, kw, ph = pad_h, pw = pad_w
     n, c, h, w = dx.shape
     m, _, kh, kw = weight.shape
     _check_shape(op, "dy", dy, (n, m, oh, ow))
     _check_no_alias(op, "dx", dx, dy=dy, weight=weight)
     if dx.size == 0:
         return dx
-    a, b, o = _flat(dy), _flat(weight), _flat(dx)
-    if dy.dtype == np.float32:
-        status = _conv2d_backward_input[float](a, b, o, n, c, h, w, m, kh, kw,
-                                               pad_h, pad_w)
+    cdef void *pg = _conv_data(dy)
+    cdef void *pw_ = _conv_data(weight)
+    cdef void *po = _conv_data(dx)
+    cdef int status
+    if _conv_is_f32(dy):
+        with nogil:
+            status = fg_conv2d_backward_input_f32(
+                <float *>pg, <float *>pw_, <float *>po, n, c, h, w, m, kh,
+                kw, ph, pw)
     else:
-        status = _conv2d_backward_input[double](a, b, o, n, c, h, w, m, kh,
-                                                kw, pad_h, pad_w)
+        with nogil:
+            status = fg_conv2d_backward_input_f64(
+                <double *>pg, <double *>pw_, <double *>po, n, c, h, w, m, kh,
+                kw, ph, pw)
     _raise_status(op, status)
     return dx
-
-
-cdef int _conv2d_backward_input(const floating[::1] dy,
-                                const floating[::1] weight,
-                                floating[::1] dx, Py_ssize_t n, Py_ssize_t c,
-                                Py_ssize_t h, Py_ssize_t w, Py_ssize_t m,
-                                Py_ssize_t kh, Py_ssize_t kw,
-                                Py_ssize_t pad_h, Py_ssize_t pad_w):
-    cdef int status
-    with nogil:
-        if floating is float:
-            status = fg_conv2d_backward_input_f32(
-                &dy[0], &weight[0], &dx[0], n, c, h, w, m, kh, kw, pad_h,
-                pad_w)
-        else:
-            status = fg_conv2d_backward_input_f64(
-                &dy[0], &weight[0], &dx[0], n, c, h, w, m, kh, kw, pad_h,
-                pad_w)
-    return status
 
 
 def conv2d_backward_weight(x, dy, dweight, pad_h, pad_w):
@@ -230,40 +208,29 @@ def conv2d_backward_weight(x, dy, dweight, pad_h, pad_w):
     _check(op, "dy", dy, 4, x.dtype)
     _check(op, "dweight", dweight, 4, x.dtype, writeable=True)
     oh, ow = _conv_geometry(op, x.shape, "x", dweight.shape, pad_h, pad_w)
+    cdef Py_ssize_t n, c, h, w, m, kh, kw, ph = pad_h, pw = pad_w
     n, c, h, w = x.shape
     m, _, kh, kw = dweight.shape
     _check_shape(op, "dy", dy, (n, m, oh, ow))
     _check_no_alias(op, "dweight", dweight, x=x, dy=dy)
     if dweight.size == 0:
         return dweight
-    a, b, o = _flat(x), _flat(dy), _flat(dweight)
-    if x.dtype == np.float32:
-        status = _conv2d_backward_weight[float](a, b, o, n, c, h, w, m, kh,
-                                                kw, pad_h, pad_w)
+    cdef void *px = _conv_data(x)
+    cdef void *pg = _conv_data(dy)
+    cdef void *po = _conv_data(dweight)
+    cdef int status
+    if _conv_is_f32(x):
+        with nogil:
+            status = fg_conv2d_backward_weight_f32(
+                <float *>px, <float *>pg, <float *>po, n, c, h, w, m, kh, kw,
+                ph, pw)
     else:
-        status = _conv2d_backward_weight[double](a, b, o, n, c, h, w, m, kh,
-                                                 kw, pad_h, pad_w)
+        with nogil:
+            status = fg_conv2d_backward_weight_f64(
+                <double *>px, <double *>pg, <double *>po, n, c, h, w, m, kh,
+                kw, ph, pw)
     _raise_status(op, status)
     return dweight
-
-
-cdef int _conv2d_backward_weight(const floating[::1] x,
-                                 const floating[::1] dy,
-                                 floating[::1] dweight, Py_ssize_t n,
-                                 Py_ssize_t c, Py_ssize_t h, Py_ssize_t w,
-                                 Py_ssize_t m, Py_ssize_t kh, Py_ssize_t kw,
-                                 Py_ssize_t pad_h, Py_ssize_t pad_w):
-    cdef int status
-    with nogil:
-        if floating is float:
-            status = fg_conv2d_backward_weight_f32(
-                &x[0], &dy[0], &dweight[0], n, c, h, w, m, kh, kw, pad_h,
-                pad_w)
-        else:
-            status = fg_conv2d_backward_weight_f64(
-                &x[0], &dy[0], &dweight[0], n, c, h, w, m, kh, kw, pad_h,
-                pad_w)
-    return status
 
 
 def conv2d_backward_bias(dy, dbias):
@@ -273,29 +240,23 @@ def conv2d_backward_bias(dy, dbias):
     op = "conv2d_backward_bias"
     _check(op, "dy", dy, 4)
     _check(op, "dbias", dbias, 1, dy.dtype, writeable=True)
+    cdef Py_ssize_t n, m, oh, ow
     n, m, oh, ow = dy.shape
     _check_shape(op, "dbias", dbias, (m,))
     _check_no_alias(op, "dbias", dbias, dy=dy)
     if dbias.size == 0:
         return dbias
-    if dy.dtype == np.float32:
-        _conv2d_backward_bias[float](_flat(dy), _flat(dbias), n, m, oh * ow)
+    cdef void *pg = _conv_data(dy)
+    cdef void *po = _conv_data(dbias)
+    if _conv_is_f32(dy):
+        with nogil:
+            fg_conv2d_backward_bias_f32(<float *>pg, <float *>po, n, m,
+                                        oh * ow)
     else:
-        _conv2d_backward_bias[double](_flat(dy), _flat(dbias), n, m, oh * ow)
+        with nogil:
+            fg_conv2d_backward_bias_f64(<double *>pg, <double *>po, n, m,
+                                        oh * ow)
     return dbias
-
-
-cdef int _conv2d_backward_bias(const floating[::1] dy, floating[::1] dbias,
-                               Py_ssize_t n, Py_ssize_t m, Py_ssize_t plane):
-    cdef int status
-    with nogil:
-        if floating is float:
-            status = fg_conv2d_backward_bias_f32(&dy[0], &dbias[0], n, m,
-                                                 plane)
-        else:
-            status = fg_conv2d_backward_bias_f64(&dy[0], &dbias[0], n, m,
-                                                 plane)
-    return status
 
 
 cdef _check_scale(str op, object scale, tuple shape):
@@ -318,30 +279,22 @@ def meanpool_forward(x, out, scale):
     _check(op, "x", x, 4)
     _check(op, "out", out, 4, x.dtype, writeable=True)
     _check_scale(op, scale, x.shape)
+    cdef Py_ssize_t n, c, h, w, s = scale
     n, c, h, w = x.shape
-    _check_shape(op, "out", out, (n, c, h // scale, w // scale))
+    _check_shape(op, "out", out, (n, c, h // s, w // s))
     _check_no_alias(op, "out", out, x=x)
     if out.size == 0:
         return out
-    if x.dtype == np.float32:
-        _meanpool_forward[float](_flat(x), _flat(out), n * c, h, w, scale)
+    cdef void *px = _conv_data(x)
+    cdef void *po = _conv_data(out)
+    if _conv_is_f32(x):
+        with nogil:
+            fg_meanpool_forward_f32(<float *>px, <float *>po, n * c, h, w, s)
     else:
-        _meanpool_forward[double](_flat(x), _flat(out), n * c, h, w, scale)
+        with nogil:
+            fg_meanpool_forward_f64(<double *>px, <double *>po, n * c, h, w,
+                                    s)
     return out
-
-
-cdef int _meanpool_forward(const floating[::1] x, floating[::1] out,
-                           Py_ssize_t planes, Py_ssize_t h, Py_ssize_t w,
-                           Py_ssize_t scale):
-    cdef int status
-    with nogil:
-        if floating is float:
-            status = fg_meanpool_forward_f32(&x[0], &out[0], planes, h, w,
-                                             scale)
-        else:
-            status = fg_meanpool_forward_f64(&x[0], &out[0], planes, h, w,
-                                             scale)
-    return status
 
 
 def meanpool_backward(dy, dx, scale):
@@ -352,30 +305,23 @@ def meanpool_backward(dy, dx, scale):
     _check(op, "dy", dy, 4)
     _check(op, "dx", dx, 4, dy.dtype, writeable=True)
     _check_scale(op, scale, dx.shape)
+    cdef Py_ssize_t n, c, h, w, s = scale
     n, c, h, w = dx.shape
-    _check_shape(op, "dy", dy, (n, c, h // scale, w // scale))
+    _check_shape(op, "dy", dy, (n, c, h // s, w // s))
     _check_no_alias(op, "dx", dx, dy=dy)
     if dx.size == 0:
         return dx
-    if dy.dtype == np.float32:
-        _meanpool_backward[float](_flat(dy), _flat(dx), n * c, h, w, scale)
+    cdef void *pg = _conv_data(dy)
+    cdef void *po = _conv_data(dx)
+    if _conv_is_f32(dy):
+        with nogil:
+            fg_meanpool_backward_f32(<float *>pg, <float *>po, n * c, h, w,
+                                     s)
     else:
-        _meanpool_backward[double](_flat(dy), _flat(dx), n * c, h, w, scale)
+        with nogil:
+            fg_meanpool_backward_f64(<double *>pg, <double *>po, n * c, h,
+                                     w, s)
     return dx
-
-
-cdef int _meanpool_backward(const floating[::1] dy, floating[::1] dx,
-                            Py_ssize_t planes, Py_ssize_t h, Py_ssize_t w,
-                            Py_ssize_t scale):
-    cdef int status
-    with nogil:
-        if floating is float:
-            status = fg_meanpool_backward_f32(&dy[0], &dx[0], planes, h, w,
-                                              scale)
-        else:
-            status = fg_meanpool_backward_f64(&dy[0], &dx[0], planes, h, w,
-                                              scale)
-    return status
 
 
 def maxpool2x2_forward(x, out, argmax):
@@ -388,6 +334,7 @@ def maxpool2x2_forward(x, out, argmax):
     op = "maxpool2x2_forward"
     _check(op, "x", x, 4)
     _check(op, "out", out, 4, x.dtype, writeable=True)
+    cdef Py_ssize_t n, c, h, w
     n, c, h, w = x.shape
     shape = (n, c, h // 2, w // 2)
     _check_shape(op, "out", out, shape)
@@ -396,11 +343,17 @@ def maxpool2x2_forward(x, out, argmax):
     _check_no_alias(op, "argmax", argmax, x=x)
     if out.size == 0:
         return out, argmax
-    a, o, i = _flat(x), _flat(out), _flat(argmax)
-    if x.dtype == np.float32:
-        _maxpool2x2_forward[float](a, o, i, n * c, h, w)
+    cdef void *px = _conv_data(x)
+    cdef void *po = _conv_data(out)
+    cdef int64_t *pi = <int64_t *>_conv_data(argmax)
+    if _conv_is_f32(x):
+        with nogil:
+            fg_maxpool2x2_forward_f32(<float *>px, <float *>po, pi, n * c, h,
+                                      w)
     else:
-        _maxpool2x2_forward[double](a, o, i, n * c, h, w)
+        with nogil:
+            fg_maxpool2x2_forward_f64(<double *>px, <double *>po, pi, n * c,
+                                      h, w)
     return out, argmax
 
 
@@ -418,20 +371,6 @@ cdef _check_index_array(str op, str name, object arr, tuple shape,
     _check_shape(op, name, arr, shape)
 
 
-cdef int _maxpool2x2_forward(const floating[::1] x, floating[::1] out,
-                             int64_t[::1] argmax, Py_ssize_t planes,
-                             Py_ssize_t h, Py_ssize_t w):
-    cdef int status
-    with nogil:
-        if floating is float:
-            status = fg_maxpool2x2_forward_f32(&x[0], &out[0], &argmax[0],
-                                               planes, h, w)
-        else:
-            status = fg_maxpool2x2_forward_f64(&x[0], &out[0], &argmax[0],
-                                               planes, h, w)
-    return status
-
-
 def maxpool2x2_backward(dy, argmax, dx):
     """dx := 0, then dx[n,c].flat[argmax[n,c,i,j]] += dy[n,c,i,j].
 
@@ -439,6 +378,7 @@ def maxpool2x2_backward(dy, argmax, dx):
     op = "maxpool2x2_backward"
     _check(op, "dy", dy, 4)
     _check(op, "dx", dx, 4, dy.dtype, writeable=True)
+    cdef Py_ssize_t n, c, h, w
     n, c, h, w = dx.shape
     shape = (n, c, h // 2, w // 2)
     _check_shape(op, "dy", dy, shape)
@@ -446,27 +386,20 @@ def maxpool2x2_backward(dy, argmax, dx):
     _check_no_alias(op, "dx", dx, dy=dy, argmax=argmax)
     if dx.size == 0:
         return dx
-    a, i, o = _flat(dy), _flat(argmax), _flat(dx)
-    if dy.dtype == np.float32:
-        status = _maxpool2x2_backward[float](a, i, o, n * c, h, w)
+    cdef void *pg = _conv_data(dy)
+    cdef const int64_t *pi = <const int64_t *>_conv_data(argmax)
+    cdef void *po = _conv_data(dx)
+    cdef int status
+    if _conv_is_f32(dy):
+        with nogil:
+            status = fg_maxpool2x2_backward_f32(<float *>pg, pi, <float *>po,
+                                                n * c, h, w)
     else:
-        status = _maxpool2x2_backward[double](a, i, o, n * c, h, w)
+        with nogil:
+            status = fg_maxpool2x2_backward_f64(<double *>pg, pi,
+                                                <double *>po, n * c, h, w)
     _raise_status(op, status)
     return dx
-
-
-cdef int _maxpool2x2_backward(const floating[::1] dy,
-                              const int64_t[::1] argmax, floating[::1] dx,
-                              Py_ssize_t planes, Py_ssize_t h, Py_ssize_t w):
-    cdef int status
-    with nogil:
-        if floating is float:
-            status = fg_maxpool2x2_backward_f32(&dy[0], &argmax[0], &dx[0],
-                                                planes, h, w)
-        else:
-            status = fg_maxpool2x2_backward_f64(&dy[0], &argmax[0], &dx[0],
-                                                planes, h, w)
-    return status
 
 
 KERNELS += ["conv2d_forward", "conv2d_backward_input",

@@ -10,10 +10,15 @@
  * AVX-512 (6x32 float32, 6x16 float64), AVX2+FMA (6x16, 6x8), chosen at run
  * time, and portable C (4x8).
  *
- * Determinism: the blocking depends only on the shape and the chosen
- * micro-kernel, never on the thread count. Threads share the packing and
- * split the MR x NR tiles of each block; every element of C is computed by
- * one thread with the same sequence of operations, K blocks in order. K is
+ * Small and MLP-sized problems skip packing where it does not pay: a
+ * "direct" AVX2 kernel reads B by rows (op(B) = B), a "dot" kernel reads A
+ * and B along k (op(A) = A, op(B) = B^T, as in x W^T).
+ *
+ * Threads and determinism: C is cut into work units (blocks of rows x
+ * columns) by the shape alone, never by the thread count; threads take
+ * units dynamically, each unit packing its own panels, so no thread ever
+ * waits for another inside a product. Every element of C is computed by
+ * one thread with the same sequence of operations, K blocks in order; K is
  * never split across threads, so results are bitwise identical for any
  * number of threads.
  *
@@ -30,8 +35,13 @@
 #include "_omp.h"
 #include "_simd.h"
 
-#if FG_HAVE_X86_DISPATCH
+/* FG_GEMM_NO_SIMD (a compile-time define) builds the portable path only,
+ * to test it on x86. */
+#if FG_HAVE_X86_DISPATCH && !defined(FG_GEMM_NO_SIMD)
+#define FG_GEMM_X86 1
 #include <immintrin.h>
+#else
+#define FG_GEMM_X86 0
 #endif
 
 #define FG_MIN(x, y) ((x) < (y) ? (x) : (y))
@@ -74,7 +84,7 @@ enum { FG_WB_SET = 0, FG_WB_BETA = 1, FG_WB_ADD = 2 };
 /* ------------------------------------------------------------------ */
 /* AVX2 + FMA micro-kernels                                            */
 /* ------------------------------------------------------------------ */
-#if FG_HAVE_X86_DISPATCH
+#if FG_GEMM_X86
 
 #define FG_AVX2_F32_WB(ptr, acc)                                          \
     do {                                                                  \
@@ -402,7 +412,7 @@ fg_pack_a6_avx2_f64(const double *a, ptrdiff_t lda, ptrdiff_t kc,
     }
 }
 
-#endif  /* FG_HAVE_X86_DISPATCH */
+#endif  /* FG_GEMM_X86 */
 
 /* Instantiate the type-generic part for float32 and float64. */
 #define FG_GEMM_TEMPLATE
@@ -486,23 +496,26 @@ static FG_SFX(fg_gemm_config) FG_SFX(fg_choose_config)(void)
     config.nr = FG_PORT_NR;
     config.mc = 128;
     config.kc = 256;
-    config.nc = 4080;
-#if FG_HAVE_X86_DISPATCH
+    config.nc = 8192 / sizeof(T);
+#if FG_GEMM_X86
     if (fg_cpu_has_avx512()) {
         config.kernel = FG_SFX(fg_kernel_avx512);
         config.mr = 6;
         config.nr = 64 / sizeof(T) * 2;
         config.mc = 144;
         config.kc = 256;
-        config.nc = 4064;
+        config.nc = 64 / sizeof(T) * 128;
     }
     else if (fg_cpu_has_avx2()) {
         config.kernel = FG_SFX(fg_kernel_avx2);
         config.mr = 6;
         config.nr = 32 / sizeof(T) * 2;
-        config.mc = 144;
-        config.kc = 256;
-        config.nc = 4080;
+        /* kc x nr panel of B: 16 KiB (float32) / 24 KiB (float64) of the
+         * 32 KiB L1d of a Zen 4 core; mc x kc block of A: 144 / 288 KiB
+         * of its 1 MiB L2. */
+        config.mc = sizeof(T) == 4 ? 144 : 96;
+        config.kc = sizeof(T) == 4 ? 256 : 384;
+        config.nc = 4096 / sizeof(T);
     }
 #endif
     return config;
@@ -516,7 +529,7 @@ FG_SFX(fg_pack_a)(int trans_a, const T *a, ptrdiff_t lda, ptrdiff_t m,
                   T *dst)
 {
     ptrdiff_t rows = FG_MIN(mr, m - i0), p, r;
-#if FG_HAVE_X86_DISPATCH
+#if FG_GEMM_X86
     /* mr == 6 only with the AVX2 and AVX-512 kernels: AVX2 is there. */
     if (!trans_a && rows == 6 && mr == 6) {
         FG_SFX(fg_pack_a6_avx2)(a + i0 * lda + p0, lda, kc, dst);
@@ -607,10 +620,19 @@ FG_SFX(fg_epilogue)(T *c, ptrdiff_t ldc, ptrdiff_t rows, ptrdiff_t cols,
     }
 }
 
+/* The operands of one product, passed to the per-unit workers. */
+typedef struct {
+    int trans_a, trans_b, act;
+    ptrdiff_t m, n, k, lda, ldb, ldc;
+    T alpha, beta;
+    const T *a, *b, *bias;
+    T *c;
+} FG_SFX(fg_problem);
+
 /* ------------------------------------------------------------------ */
 /* Unpacked AVX2 paths for small problems, where packing does not pay  */
 /* ------------------------------------------------------------------ */
-#if FG_HAVE_X86_DISPATCH
+#if FG_GEMM_X86
 
 #if FG_IS_F32
 #define FG_V __m256
@@ -893,15 +915,6 @@ static const FG_SFX(fg_dot_fn) FG_SFX(fg_dot_table)[3][4] = {
      FG_SFX(fg_dot_3_4)}
 };
 
-/* The operands of one product, passed to the per-unit workers. */
-typedef struct {
-    int trans_a, trans_b, act;
-    ptrdiff_t m, n, k, lda, ldb, ldc;
-    T alpha, beta;
-    const T *a, *b, *bias;
-    T *c;
-} FG_SFX(fg_problem);
-
 /* Work units of an unpacked product: a grid of row blocks x column blocks
  * of C (multiples of the tile), fixed by the shape alone, aiming at about
  * FG_UNITS units so that threads balance dynamically. */
@@ -1059,7 +1072,7 @@ FG_SFX(fg_gemm_unpacked)(const FG_SFX(fg_problem) *pr, int dot,
 #undef FG_DOT_NR
 #undef FG_UNITS
 
-#endif  /* FG_HAVE_X86_DISPATCH */
+#endif  /* FG_GEMM_X86 */
 
 /* C := beta * C (zeros when beta == 0, ignoring C), then the epilogue:
  * the whole product when k == 0 or alpha == 0. */
@@ -1105,62 +1118,101 @@ FG_SFX(fg_gemm_naive)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
     }
 }
 
-/* The blocked, packed product (see the file comment), run by every thread
- * of the enclosing parallel region, or by the calling thread alone when
- * there is none (the worksharing loops then run serially). a_pack holds
- * one mc x kc block of op(A), b_pack one kc x nc block of op(B), both
- * shared by the threads. */
+/* Work units of the packed product: a grid of row blocks x column blocks
+ * of C, fixed by the shape (never by the thread count). Each unit packs
+ * its own panels into its thread's buffers, so threads never wait for each
+ * other inside a product (on a busy machine a barrier waits for the slowest
+ * thread, again and again); the price is packing a panel of A once per
+ * column block and of B once per row block. */
+typedef struct {
+    ptrdiff_t unit_m, unit_n, row_units, n_units;
+} FG_SFX(fg_packed_grid);
+
+static FG_SFX(fg_packed_grid)
+FG_SFX(fg_packed_plan)(const FG_SFX(fg_gemm_config) *cfg, ptrdiff_t m,
+                       ptrdiff_t n)
+{
+    const ptrdiff_t want = 4;   /* units, for dynamic balance */
+    const ptrdiff_t row_tiles = FG_CEIL_DIV(m, cfg->mr);
+    const ptrdiff_t col_tiles = FG_CEIL_DIV(n, cfg->nr);
+    ptrdiff_t col_units = FG_CEIL_DIV(n, cfg->nc);
+    ptrdiff_t row_units = FG_CEIL_DIV(m, 4 * cfg->mc);
+    FG_SFX(fg_packed_grid) grid;
+
+    if (row_units * col_units < want) {
+        /* Split rows first (at least 8 tiles of rows per unit). */
+        row_units = FG_MIN(FG_CEIL_DIV(want, col_units),
+                           FG_CEIL_DIV(row_tiles, 8));
+        row_units = row_units < 1 ? 1 : row_units;
+    }
+    if (row_units * col_units < want) {
+        /* Then columns (at least 4 tiles of columns per unit). */
+        col_units = FG_MIN(FG_CEIL_DIV(want, row_units),
+                           FG_CEIL_DIV(col_tiles, 4));
+        col_units = col_units < 1 ? 1 : col_units;
+    }
+    grid.unit_m = FG_CEIL_DIV(row_tiles, row_units) * cfg->mr;
+    grid.unit_n = FG_CEIL_DIV(col_tiles, col_units) * cfg->nr;
+    grid.row_units = FG_CEIL_DIV(m, grid.unit_m);
+    grid.n_units = grid.row_units * FG_CEIL_DIV(n, grid.unit_n);
+    return grid;
+}
+
+/* One unit of the packed product (see the file comment): C block :=
+ * act(alpha op(A) op(B) + beta C + bias), K blocks in order. a_pack holds
+ * one mc x kc block of op(A), b_pack one kc x unit_n block of op(B). */
 static void
-FG_SFX(fg_packed_body)(const FG_SFX(fg_gemm_config) *cfg, int trans_a,
-                       int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
-                       T alpha, const T *a, ptrdiff_t lda, const T *b,
-                       ptrdiff_t ldb, T beta, T *c, ptrdiff_t ldc,
-                       const T *bias, int act, T *a_pack, T *b_pack)
+FG_SFX(fg_packed_unit)(const FG_SFX(fg_gemm_config) *cfg,
+                       const FG_SFX(fg_packed_grid) *grid,
+                       const FG_SFX(fg_problem) *pr, ptrdiff_t unit,
+                       T *a_pack, T *b_pack)
 {
     const ptrdiff_t mr = cfg->mr, nr = cfg->nr;
-    const int has_epilogue = bias != NULL || act != FG_ACT_NONE;
+    const ptrdiff_t m = pr->m, n = pr->n, k = pr->k, ldc = pr->ldc;
+    const T alpha = pr->alpha, beta = pr->beta;
+    const int has_epilogue = pr->bias != NULL || pr->act != FG_ACT_NONE;
+    const ptrdiff_t i_begin = (unit % grid->row_units) * grid->unit_m;
+    const ptrdiff_t j_begin = (unit / grid->row_units) * grid->unit_n;
+    const ptrdiff_t i_end = FG_MIN(m, i_begin + grid->unit_m);
+    const ptrdiff_t j_end = FG_MIN(n, j_begin + grid->unit_n);
+    const ptrdiff_t n_jr = FG_CEIL_DIV(j_end - j_begin, nr);
     /* Row blocks of equal size (a multiple of mr, at most cfg->mc). */
-    const ptrdiff_t n_ic = FG_CEIL_DIV(m, cfg->mc);
-    const ptrdiff_t mc_even = FG_CEIL_DIV(FG_CEIL_DIV(m, n_ic), mr) * mr;
-    ptrdiff_t jc, pc, ic;
+    const ptrdiff_t n_ic = FG_CEIL_DIV(i_end - i_begin, cfg->mc);
+    const ptrdiff_t mc_even =
+        FG_CEIL_DIV(FG_CEIL_DIV(i_end - i_begin, n_ic), mr) * mr;
+    ptrdiff_t pc, ic, jr, ir;
 
-    for (jc = 0; jc < n; jc += cfg->nc) {
-        const ptrdiff_t nc = FG_MIN(cfg->nc, n - jc);
-        const ptrdiff_t n_jr = FG_CEIL_DIV(nc, nr);
-        for (pc = 0; pc < k; pc += cfg->kc) {
-            const ptrdiff_t kc = FG_MIN(cfg->kc, k - pc);
-            const int first = pc == 0, last = pc + kc == k;
-            const int mode = !first ? FG_WB_ADD
-                             : beta == (T)0 ? FG_WB_SET : FG_WB_BETA;
-            ptrdiff_t jr;
+    for (pc = 0; pc < k; pc += cfg->kc) {
+        const ptrdiff_t kc = FG_MIN(cfg->kc, k - pc);
+        const int last = pc + kc == k;
+        const int mode = pc > 0 ? FG_WB_ADD
+                         : beta == (T)0 ? FG_WB_SET : FG_WB_BETA;
 
-            #pragma omp for schedule(static)
-            for (jr = 0; jr < n_jr; jr++) {
-                FG_SFX(fg_pack_b)(trans_b, b, ldb, n, jc + jr * nr, pc, kc,
-                                  nr, b_pack + jr * nr * kc);
+        for (jr = 0; jr < n_jr; jr++) {
+            FG_SFX(fg_pack_b)(pr->trans_b, pr->b, pr->ldb, n,
+                              j_begin + jr * nr, pc, kc, nr,
+                              b_pack + jr * nr * kc);
+        }
+        for (ic = i_begin; ic < i_end; ic += mc_even) {
+            const ptrdiff_t mc = FG_MIN(mc_even, i_end - ic);
+            const ptrdiff_t n_ir = FG_CEIL_DIV(mc, mr);
+
+            for (ir = 0; ir < n_ir; ir++) {
+                FG_SFX(fg_pack_a)(pr->trans_a, pr->a, pr->lda, m,
+                                  ic + ir * mr, pc, kc, mr,
+                                  a_pack + ir * mr * kc);
             }
-            for (ic = 0; ic < m; ic += mc_even) {
-                const ptrdiff_t mc = FG_MIN(mc_even, m - ic);
-                const ptrdiff_t n_ir = FG_CEIL_DIV(mc, mr);
-                ptrdiff_t ir, tile;
-
-                #pragma omp for schedule(static)
+            /* Column panels outer: one B micro-panel stays in L1 while
+             * the A block streams from L2. */
+            for (jr = 0; jr < n_jr; jr++) {
                 for (ir = 0; ir < n_ir; ir++) {
-                    FG_SFX(fg_pack_a)(trans_a, a, lda, m, ic + ir * mr, pc,
-                                      kc, mr, a_pack + ir * mr * kc);
-                }
-                /* Tiles in column-panel-major order: a thread's run of
-                 * tiles reuses one B micro-panel from L1. Any thread may
-                 * take any tile: each is computed the same way. */
-                #pragma omp for schedule(dynamic, 4)
-                for (tile = 0; tile < n_jr * n_ir; tile++) {
-                    const ptrdiff_t jt = tile / n_ir, it = tile % n_ir;
-                    const ptrdiff_t i0 = ic + it * mr, j0 = jc + jt * nr;
+                    const ptrdiff_t i0 = ic + ir * mr;
+                    const ptrdiff_t j0 = j_begin + jr * nr;
                     const ptrdiff_t rows = FG_MIN(mr, m - i0);
                     const ptrdiff_t cols = FG_MIN(nr, n - j0);
-                    const T *ap = a_pack + it * mr * kc;
-                    const T *bp = b_pack + jt * nr * kc;
-                    T *c_tile = c + i0 * ldc + j0;
+                    const T *ap = a_pack + ir * mr * kc;
+                    const T *bp = b_pack + jr * nr * kc;
+                    T *c_tile = pr->c + i0 * ldc + j0;
 
                     if (rows == mr && cols == nr) {
                         cfg->kernel(kc, ap, bp, c_tile, ldc, alpha, beta,
@@ -1190,7 +1242,8 @@ FG_SFX(fg_packed_body)(const FG_SFX(fg_gemm_config) *cfg, int trans_a,
                     }
                     if (last && has_epilogue) {
                         FG_SFX(fg_epilogue)(c_tile, ldc, rows, cols,
-                                            bias ? bias + j0 : NULL, act);
+                                            pr->bias ? pr->bias + j0 : NULL,
+                                            pr->act);
                     }
                 }
             }
@@ -1206,8 +1259,10 @@ FG_SFX(fg_gemm_any)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
                     const T *bias, int act)
 {
     FG_SFX(fg_gemm_config) cfg;
+    FG_SFX(fg_packed_grid) grid;
+    FG_SFX(fg_problem) pr;
     T *a_pack, *b_pack;
-    ptrdiff_t a_size, b_size;
+    ptrdiff_t a_size, b_size, unit;
     int n_threads;
     double work;
 
@@ -1220,7 +1275,22 @@ FG_SFX(fg_gemm_any)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
     }
     work = 2.0 * (double)m * (double)n * (double)k;
     n_threads = work < FG_GEMM_PARALLEL_MIN_WORK ? 1 : fg_threads_for(work);
-#if FG_HAVE_X86_DISPATCH
+    pr.trans_a = trans_a;
+    pr.trans_b = trans_b;
+    pr.act = act;
+    pr.m = m;
+    pr.n = n;
+    pr.k = k;
+    pr.lda = lda;
+    pr.ldb = ldb;
+    pr.ldc = ldc;
+    pr.alpha = alpha;
+    pr.beta = beta;
+    pr.a = a;
+    pr.b = b;
+    pr.bias = bias;
+    pr.c = c;
+#if FG_GEMM_X86
     {
 #ifdef FG_GEMM_BENCH_PATHS
         /* Developer builds only: FG_GEMM_PATH=packed|small forces a path
@@ -1232,22 +1302,6 @@ FG_SFX(fg_gemm_any)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
         const int force_packed = 0, force_small = 0;
 #endif
         if (fg_cpu_has_avx2() && !force_packed) {
-            FG_SFX(fg_problem) pr;
-            pr.trans_a = trans_a;
-            pr.trans_b = trans_b;
-            pr.act = act;
-            pr.m = m;
-            pr.n = n;
-            pr.k = k;
-            pr.lda = lda;
-            pr.ldb = ldb;
-            pr.ldc = ldc;
-            pr.alpha = alpha;
-            pr.beta = beta;
-            pr.a = a;
-            pr.b = b;
-            pr.bias = bias;
-            pr.c = c;
             /* Measured on Zen 4 (see docs/readme/gemm.md): without
              * packing, B read by rows wins while a k x 16 panel of B stays
              * in L1 or A is a few rows; the dot form wins while B (n x k)
@@ -1256,10 +1310,11 @@ FG_SFX(fg_gemm_any)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
                 FG_SFX(fg_gemm_unpacked)(&pr, 0, n_threads);
                 return;
             }
+            const double b_bytes = (double)n * (double)k * sizeof(T);
             if (trans_b && !trans_a
                 && (force_small || m <= 16
-                    || (k >= 384
-                        && (double)n * (double)k * sizeof(T) <= 524288.0))) {
+                    || (k >= 384 && b_bytes <= 524288.0)
+                    || (k >= 384 && m <= 256 && b_bytes <= 786432.0))) {
                 FG_SFX(fg_gemm_unpacked)(&pr, 1, n_threads);
                 return;
             }
@@ -1267,32 +1322,38 @@ FG_SFX(fg_gemm_any)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
     }
 #endif
     cfg = FG_SFX(fg_choose_config)();
-    a_size = FG_CEIL_DIV(FG_MIN(m, cfg.mc), cfg.mr) * cfg.mr
+    grid = FG_SFX(fg_packed_plan)(&cfg, m, n);
+    if (grid.n_units < 2) {
+        n_threads = 1;
+    }
+    /* One A block and one B block per thread. */
+    a_size = FG_CEIL_DIV(FG_MIN(grid.unit_m, cfg.mc), cfg.mr) * cfg.mr
              * FG_MIN(k, cfg.kc);
-    b_size = FG_CEIL_DIV(FG_MIN(n, cfg.nc), cfg.nr) * cfg.nr
-             * FG_MIN(k, cfg.kc);
-    a_pack = fg_aligned_malloc((size_t)a_size * sizeof(T));
-    b_pack = fg_aligned_malloc((size_t)b_size * sizeof(T));
-    if (a_pack == NULL || b_pack == NULL) {
-        fg_aligned_free(a_pack);
-        fg_aligned_free(b_pack);
+    a_size = FG_CEIL_DIV(a_size, 64) * 64;   /* keep blocks aligned */
+    b_size = FG_CEIL_DIV(grid.unit_n * FG_MIN(k, cfg.kc), 64) * 64;
+    a_pack = fg_aligned_malloc((size_t)(a_size + b_size) * sizeof(T)
+                               * (size_t)n_threads);
+    if (a_pack == NULL) {
         FG_SFX(fg_gemm_naive)(trans_a, trans_b, m, n, k, alpha, a, lda, b,
                               ldb, beta, c, ldc, bias, act);
         return;
     }
+    b_pack = a_pack + a_size * n_threads;
     if (n_threads > 1) {
-        #pragma omp parallel num_threads(n_threads)
-        FG_SFX(fg_packed_body)(&cfg, trans_a, trans_b, m, n, k, alpha, a,
-                               lda, b, ldb, beta, c, ldc, bias, act, a_pack,
-                               b_pack);
+        #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
+        for (unit = 0; unit < grid.n_units; unit++) {
+            const int id = omp_get_thread_num();
+            FG_SFX(fg_packed_unit)(&cfg, &grid, &pr, unit,
+                                   a_pack + a_size * id,
+                                   b_pack + b_size * id);
+        }
     }
     else {
-        FG_SFX(fg_packed_body)(&cfg, trans_a, trans_b, m, n, k, alpha, a,
-                               lda, b, ldb, beta, c, ldc, bias, act, a_pack,
-                               b_pack);
+        for (unit = 0; unit < grid.n_units; unit++) {
+            FG_SFX(fg_packed_unit)(&cfg, &grid, &pr, unit, a_pack, b_pack);
+        }
     }
     fg_aligned_free(a_pack);
-    fg_aligned_free(b_pack);
 }
 
 void FG_SFX(fg_gemm)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,

@@ -109,13 +109,29 @@ philox_blocks_avx2(uint32_t *out, size_t n_blocks, uint32_t c0, uint32_t c1,
 }
 #endif
 
+/* 1 when the AVX2 generator may run, -1 before the first check. Set from
+ * serial code only (philox_dispatch at the entry of each kernel), read in
+ * parallel regions. */
+static int fg_philox_avx2 = -1;
+
+static void
+philox_dispatch(void)
+{
+    if (fg_philox_avx2 < 0) {
+        fg_philox_avx2 = fg_cpu_has_avx2();
+    }
+}
+
 /* out[4 b + w] := word w of Philox((c0 + b, c1, c2, c3), (k0, k1)). */
 void
 fg_philox_blocks(uint32_t *out, size_t n_blocks, uint32_t c0, uint32_t c1,
                  uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1)
 {
 #if FG_HAVE_X86_DISPATCH
-    if (fg_cpu_has_avx2()) {
+    if (fg_philox_avx2 < 0) {
+        philox_dispatch();
+    }
+    if (fg_philox_avx2 > 0 && n_blocks >= 8) {
         philox_blocks_avx2(out, n_blocks, c0, c1, c2, c3, k0, k1);
         return;
     }
@@ -144,6 +160,7 @@ fg_uniform_fill_##SUFFIX(T *out, size_t n, uint64_t seed, uint64_t counter)  \
     ptrdiff_t chunk, n_chunks = (ptrdiff_t)((n + FG_RNG_CHUNK - 1)           \
                                             / FG_RNG_CHUNK);                  \
     int n_threads = fg_threads_for(16.0 * (double)n);                         \
+    philox_dispatch();                                                        \
     _Pragma("omp parallel for schedule(static) num_threads(n_threads)")       \
     for (chunk = 0; chunk < n_chunks; chunk++) {                              \
         uint32_t words[FG_RNG_CHUNK];                                         \
@@ -163,6 +180,7 @@ fg_dropout_mask_##SUFFIX(T *out, size_t n, double fraction, uint64_t seed,   \
     ptrdiff_t chunk, n_chunks = (ptrdiff_t)((n + FG_RNG_CHUNK - 1)           \
                                             / FG_RNG_CHUNK);                  \
     int n_threads = fg_threads_for(16.0 * (double)n);                         \
+    philox_dispatch();                                                        \
     _Pragma("omp parallel for schedule(static) num_threads(n_threads)")       \
     for (chunk = 0; chunk < n_chunks; chunk++) {                              \
         uint32_t words[FG_RNG_CHUNK];                                         \
@@ -194,6 +212,7 @@ sample_rows_##SUFFIX(const T *probs, T *samples, size_t rows, size_t cols,    \
 {                                                                             \
     ptrdiff_t i, n_rows = (ptrdiff_t)rows;                                    \
     int n_threads = fg_threads_for(16.0 * (double)rows * (double)cols);      \
+    philox_dispatch();                                                        \
     _Pragma("omp parallel for schedule(static) num_threads(n_threads)")       \
     for (i = 0; i < n_rows; i++) {                                            \
         uint32_t words[4 * FG_GIBBS_BLOCKS];                                  \
@@ -271,34 +290,46 @@ fg_rbm_cd_update_##SUFFIX(size_t batch, size_t n_vis, size_t n_hid,          \
     const T mom = (T)momentum, decay = (T)(learning_rate * weight_decay);     \
     const T scale = batch > 0 ? (T)(learning_rate / (double)batch) : (T)0;   \
     ptrdiff_t i, j;                                                           \
-    int n_threads = fg_threads_for(3.0 * (double)n_weights);                  \
-    /* V := momentum V - lr wd W */                                           \
-    _Pragma("omp parallel for schedule(static) num_threads(n_threads)")       \
-    for (i = 0; i < n_weights; i++)                                           \
-        weight_velocity[i] = mom * weight_velocity[i] - decay * weight[i];    \
-    /* V += lr/B h0^T v0 - lr/B hk^T vk */                                    \
-    fg_gemm_##SUFFIX(1, 0, nh, nv, m, scale, h0, nh, v0, nv, (T)1,           \
+    int n_threads;                                                            \
+    T beta = mom;                                                             \
+    if (decay != (T)0) {                                                      \
+        /* V := momentum V - lr wd W */                                       \
+        n_threads = fg_threads_for((double)n_weights);                        \
+        _Pragma("omp parallel for schedule(static) num_threads(n_threads)")   \
+        for (i = 0; i < n_weights; i++)                                       \
+            weight_velocity[i] = mom * weight_velocity[i]                     \
+                                 - decay * weight[i];                         \
+        beta = (T)1;                                                          \
+    }                                                                         \
+    /* V := beta V + lr/B h0^T v0 - lr/B hk^T vk */                           \
+    fg_gemm_##SUFFIX(1, 0, nh, nv, m, scale, h0, nh, v0, nv, beta,            \
                      weight_velocity, nv);                                    \
-    fg_gemm_##SUFFIX(1, 0, nh, nv, m, -scale, hk, nh, vk, nv, (T)1,          \
+    fg_gemm_##SUFFIX(1, 0, nh, nv, m, -scale, hk, nh, vk, nv, (T)1,           \
                      weight_velocity, nv);                                    \
-    _Pragma("omp parallel for schedule(static) num_threads(n_threads)")       \
-    for (i = 0; i < n_weights; i++)                                           \
-        weight[i] += weight_velocity[i];                                      \
-    /* Biases: column sums over the batch, each column summed in row order  \
-     * by one thread. */                                                      \
-    n_threads = fg_threads_for(2.0 * (double)m * (double)(nv + nh));         \
-    _Pragma("omp parallel for schedule(static) num_threads(n_threads)")       \
-    for (j = 0; j < nv + nh; j++) {                                           \
-        const T *pos = j < nv ? v0 + j : h0 + (j - nv);                       \
-        const T *neg = j < nv ? vk + j : hk + (j - nv);                       \
-        const ptrdiff_t stride = j < nv ? nv : nh;                            \
-        T *bias = j < nv ? vis_bias + j : hid_bias + (j - nv);                \
-        T *velocity = j < nv ? vis_velocity + j : hid_velocity + (j - nv);    \
-        T sum = (T)0;                                                         \
-        for (i = 0; i < m; i++)                                               \
-            sum += pos[i * stride] - neg[i * stride];                         \
-        *velocity = mom * *velocity + scale * sum;                            \
-        *bias += *velocity;                                                   \
+    /* W += V; biases: column sums over the batch, each column summed in      \
+     * row order by one thread. One parallel region for both. */              \
+    n_threads = fg_threads_for((double)n_weights                              \
+                               + 2.0 * (double)m * (double)(nv + nh));        \
+    _Pragma("omp parallel num_threads(n_threads)")                            \
+    {                                                                         \
+        _Pragma("omp for schedule(static) nowait")                            \
+        for (i = 0; i < n_weights; i++)                                       \
+            weight[i] += weight_velocity[i];                                  \
+        _Pragma("omp for schedule(static)")                                   \
+        for (j = 0; j < nv + nh; j++) {                                       \
+            const T *pos = j < nv ? v0 + j : h0 + (j - nv);                   \
+            const T *neg = j < nv ? vk + j : hk + (j - nv);                   \
+            const ptrdiff_t stride = j < nv ? nv : nh;                        \
+            T *bias = j < nv ? vis_bias + j : hid_bias + (j - nv);            \
+            T *velocity = j < nv ? vis_velocity + j                           \
+                                 : hid_velocity + (j - nv);                   \
+            T sum = (T)0;                                                     \
+            ptrdiff_t r;                                                      \
+            for (r = 0; r < m; r++)                                           \
+                sum += pos[r * stride] - neg[r * stride];                     \
+            *velocity = mom * *velocity + scale * sum;                        \
+            *bias += *velocity;                                               \
+        }                                                                     \
     }                                                                         \
 }
 

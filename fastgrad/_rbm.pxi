@@ -157,8 +157,12 @@ def rbm_gibbs(v0, weight, vis_bias, hid_bias, k, seed, counter, row_offset,
     Unit j of half-step s (0 for h0, 2t - 1 for vt, 2t for ht) of global
     row r is 1 when U < its probability, U = word j % 4 of Philox4x32-10 at
     counter (j // 4, r, s, counter) with key seed, as (x >> 8) * 2**-24; so
-    samples do not depend on the thread count or on how a batch is split
-    into calls (given row_offset). Returns the six outputs.
+    results are bitwise identical for any thread count, and samples do not
+    depend on how a batch is split into calls (given row_offset); the
+    probabilities of a split batch may differ in the last bit, since the
+    GEMM may sum in another order for another number of rows, which flips
+    a sample only if its uniform lies within that bit. Returns the six
+    outputs.
     """
     op = "rbm_gibbs"
     _check(op, "v0", v0, 2)

@@ -19,6 +19,7 @@ row-major pixel order, labels as uint8 arrays of shape ``(n_samples,)``.
 """
 import gzip
 import hashlib
+import http.client
 import ipaddress
 import os
 import tempfile
@@ -407,6 +408,11 @@ def _fetch(url, destination, timeout):
                 raise OSError(f"{url}: larger than {_MAX_DOWNLOAD_BYTES} "
                               "bytes; refusing")
             destination.write(chunk)
+        announced = response.headers.get("Content-Length")
+        if announced is not None and announced.isdigit() and (
+                int(announced) != total):
+            raise OSError(f"connection closed after {total} of {announced} "
+                          "bytes")
     return total
 
 
@@ -482,7 +488,8 @@ def download(name, data_dir=None, base_url=None, checksums=None,
                 except urllib.error.HTTPError as err:
                     raise OSError(f"download {name}: {url}: HTTP {err.code} "
                                   f"{err.reason}") from None
-                except (urllib.error.URLError, OSError) as err:
+                except (urllib.error.URLError, OSError,
+                        http.client.HTTPException) as err:
                     raise OSError(f"download {name}: {url}: {err}") from None
                 handle.flush()
                 os.fsync(handle.fileno())

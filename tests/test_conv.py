@@ -114,9 +114,9 @@ def test_conv_matches_reference(name, dtype, shape, seed, use_bias):
 @pytest.mark.parametrize("shape", [
     (50, 1, 28, 28, 6, 5, 5, 0, 0),    # DeepLearnToolbox CNN, first layer
     (50, 6, 12, 12, 12, 5, 5, 0, 0),   # second layer
-    (1, 6, 12, 12, 12, 5, 5, 0, 0),    # batch 1: maps split over threads
-    (2, 3, 16, 15, 7, 3, 4, 2, 3),     # padded, odd map count
-    (13, 2, 9, 11, 5, 5, 5, 4, 4),     # full padding
+    (1, 8, 40, 40, 12, 5, 5, 2, 2),    # batch 1: maps split over threads
+    (3, 6, 30, 29, 7, 3, 4, 2, 3),     # padded, odd map count, split maps
+    (13, 2, 19, 21, 5, 5, 5, 4, 4),    # full padding
 ])
 def test_conv_threads_bitwise_equal(threads, name, dtype, shape):
     x, weight, bias, dy = _conv_problem(shape, dtype, 7)
@@ -184,8 +184,8 @@ def test_maxpool_matches_reference(dtype, n, c, h, w, seed, ties):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_pools_threads_bitwise_equal(threads, dtype):
     rng = np.random.default_rng(3)
-    x = _random(rng, (64, 6, 24, 24), dtype)
-    dy = _random(rng, (64, 6, 12, 12), dtype)
+    x = _random(rng, (128, 6, 24, 24), dtype)   # large enough for 2
+    dy = _random(rng, (128, 6, 12, 12), dtype)  # threads
     results = []
     for n_threads in (1, 2):
         fastgrad.set_num_threads(n_threads)

@@ -347,6 +347,40 @@ def test_download_http_error_writes_nothing_and_keeps_old_files(isolated):
         b"old, unverified")
 
 
+class _ShortBodyHandler(http.server.BaseHTTPRequestHandler):
+    """Announces 1000 bytes, sends 3, closes: a dropped connection."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        self.wfile.write(b"abc")
+        self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+def test_download_truncated_transfer_writes_nothing(isolated):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             _ShortBodyHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    checksums = {stem + ".gz": hashlib.md5(b"abc").hexdigest()
+                 for stem in FILES}
+    try:
+        with pytest.raises(OSError, match="train-images-idx3-ubyte.gz: "
+                           "connection closed after 3 of 1000 bytes"):
+            datasets.download("mnist", isolated / "out", checksums=checksums,
+                              base_url=f"http://127.0.0.1:"
+                              f"{server.server_address[1]}/", timeout=10)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+    assert list((isolated / "out" / "mnist").iterdir()) == []
+
+
 def test_download_refuses_plain_http_and_unknown_names(isolated):
     with pytest.raises(ValueError, match="https"):
         datasets.download("mnist", isolated, base_url="http://example.com/")

@@ -22,7 +22,9 @@ BARS = {
     "nn_ex4": (0.110, range(3)),    # ~0.10 / 0.094 +- 0.003
     "nn_ex5": (0.135, range(3)),    # 0.125 / 0.121 +- 0.007
     "nn_ex6": (0.150, range(3)),    # 0.133 / 0.135 +- 0.005
+    "cnn_ex1": (0.120, range(3)),   # 0.110 / 0.107 +- 0.004
     # single runs vary widely (bimodal): 10 seeds
+    "dbn_ex2": (0.11, range(10)),   # 0.081 / 0.091 +- 0.027
     "sae_ex1": (0.165, range(10)),  # 0.095 / 0.133 +- 0.047
 }
 
@@ -50,6 +52,12 @@ def test_cae_example_learns_to_reconstruct(data_dir):
     assert result["test_error"] is None
     assert result["test_loss"] < 5.0
     assert result["rounds"] == 1000
+
+
+def test_dbn_example_one_trains_an_rbm(data_dir):
+    result = _run("dbn_ex1", data_dir, "--seed", "0")
+    assert result["test_error"] is None and result["epochs"] == 8
+    assert np.isfinite(result["test_reconstruction_error"])
 
 
 def test_result_dict_and_protocols(data_dir, tmp_path):
@@ -82,3 +90,15 @@ def test_shared_command_line():
         _common.parse_args(["--dataset", "cifar"], "doc")
     with pytest.raises(SystemExit):
         _common.parse_args(["--protocol", "fast"], "doc")
+
+
+def test_readme_section_code_runs(data_dir, monkeypatch, capsys):
+    """The runnable example of "Coming from DeepLearnToolbox"."""
+    text = (EXAMPLES.parent / "docs" / "readme" / "dlt.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.setenv("FASTGRAD_DATA", str(data_dir))
+    namespace = {}
+    exec(compile(code, "docs/readme/dlt.md", "exec"), namespace)
+    error = namespace["net"].error(namespace["x_test"], namespace["y_test"])
+    assert error < 0.105
+    assert f"test error {error}" in capsys.readouterr().out

@@ -168,9 +168,15 @@ def _gradcheck_model(net, x, y):
                               rtol=1e-5)
 
 
+# DeepLearnToolbox's test_nn_gradients_are_numerically_correct: every
+# output x hidden activation x dropout, on a [5, 3, 4, 2] network; plus
+# relu, denoising and the sparsity term.
 GRADCHECK_CASES = [
-    dict(),
-    dict(output="softmax", dropout_fraction=0.5),
+    dict(output=output, activation=activation, dropout_fraction=dropout)
+    for output in ("sigm", "linear", "softmax")
+    for activation in ("sigm", "tanh_opt")
+    for dropout in (0.0, 0.5)
+] + [
     dict(output="linear", activation="relu"),
     dict(activation="sigm", non_sparsity_penalty=0.3, sparsity_target=0.2,
          dropout_fraction=0.2, input_zero_masked_fraction=0.3),
@@ -179,9 +185,9 @@ GRADCHECK_CASES = [
 
 @pytest.mark.parametrize("options", GRADCHECK_CASES)
 def test_gradcheck_in_training_mode(options):
-    sizes = [6, 5, 4, 3]
+    sizes = [5, 3, 4, 2]
     net = NN(sizes, seed=2, dtype="float64", **options)
-    x, y = _problem(sizes, n=5, output=net.output)
+    x, y = _problem(sizes, n=10, output=net.output)
     if net.non_sparsity_penalty > 0:
         net.running_means = [np.full(n, 0.3) for n in sizes[1:-1]]
     _gradcheck_model(net, x, y)
@@ -289,6 +295,11 @@ def test_plot_writes_png(tmp_path):
     net.fit(x, y, epochs=2, batch_size=5, validation=(x, y), progress=False,
             plot=path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    quick = NN([4, 3, 2], output="linear", seed=0)
+    quick.fit(x, y, epochs=2, batch_size=5, progress=False,
+              evaluate_train=False, plot=tmp_path / "quick.png")
+    assert np.all(np.isnan(quick.history["train_loss"]))
+    assert (tmp_path / "quick.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_plot_without_matplotlib_says_how_to_install(tmp_path, monkeypatch):
@@ -413,3 +424,15 @@ def test_mismatched_or_corrupt_checkpoint_leaves_model_untouched(tmp_path):
         net.load(broken)
     assert all(np.array_equal(a, p.data)
                for a, p in zip(before, net.parameters()))
+
+
+def test_changed_fields_apply_at_the_next_fit():
+    x, y = _problem([4, 3, 2], n=10)
+    net = NN([4, 3, 2], seed=0, learning_rate=1.0)
+    net.fit(x, y, epochs=1, batch_size=5, progress=False)
+    net.learning_rate, net.weight_penalty_l2 = 0.25, 0.01
+    net.fit(x, y, epochs=1, batch_size=5, progress=False)
+    groups = net.optimizer.param_groups
+    assert groups[0]["lr"] == groups[1]["lr"] == 0.25
+    assert (groups[0]["weight_decay"], groups[1]["weight_decay"]) == (0.01,
+                                                                       0.0)

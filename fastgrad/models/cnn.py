@@ -183,9 +183,10 @@ class CNN:
         return np.ascontiguousarray(x, dtype=self.dtype)
 
     def forward(self, x):
-        """The output layer's pre-activation... and activation: returns the
-        Tensor of outputs (N, n_outputs): sigmoid values for output="sigm",
-        logits for output="softmax". x: (N, C, H, W) array or Tensor."""
+        """cnnff: the Tensor of outputs (N, n_outputs), sigmoid values for
+        output="sigm", logits for output="softmax". x: images as an array
+        ((N, H, W), (N, C, H, W) or (N, C*H*W)) or an (N, C, H, W)
+        Tensor."""
         maps = x if isinstance(x, Tensor) else Tensor(self._images(x))
         activation = ACTIVATIONS[self.activation]
         for layer in self.layers:

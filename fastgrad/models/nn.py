@@ -96,8 +96,10 @@ class NN:
     dtype: "float32" (default) or "float64".
 
     Hyper-parameters are attributes; like the toolbox's fields they may be
-    changed after construction and are read when the first fit() creates the
-    optimiser (self.optimizer, a fastgrad.optim.SGD).
+    changed after construction or between fit() calls: learning_rate,
+    momentum and weight_penalty_l2 go to the optimiser (self.optimizer, a
+    fastgrad.optim.SGD made by the first fit()) when the next fit() starts;
+    its momentum buffers carry over, as the toolbox's nn.vW.
     """
 
     def __init__(self, sizes, activation="tanh_opt", output="sigm",
@@ -143,6 +145,7 @@ class NN:
                               for size in sizes[1:-1]]
         self.training = True
         self.optimizer = None
+        self._optimizer_hyper = None
         self.epochs_trained = 0
         self.history = self._empty_history()
 
@@ -215,7 +218,7 @@ class NN:
         return (f"NN(sizes={self.sizes}, activation={self.activation!r}, "
                 f"output={self.output!r}, dtype={self.dtype.name})")
 
-    # -- forward and loss ------------------------------------------------------
+    # -- forward and loss --------------------------------------------------
     def _as_input(self, x):
         x = x.data if isinstance(x, Tensor) else x
         x = np.asarray(x)
@@ -297,7 +300,7 @@ class NN:
             slope = beta * (-rho / p + (1 - rho) / (1 - p))
             kl = beta * np.sum(rho * np.log(rho / p)
                                + (1 - rho) * np.log((1 - rho) / (1 - p)))
-            constant = kl - float(np.dot(slope, p))
+            constant = kl - float(np.sum(slope * p))  # no BLAS call
             term = ops.add(ops.sum(ops.mul(batch_mean,
                                            slope.astype(self.dtype))),
                            constant)
@@ -319,9 +322,14 @@ class NN:
                                                      update_statistics))
         return loss
 
-    # -- training ----------------------------------------------------------------
+    # -- training ----------------------------------------------------------
+    def _hyper(self):
+        return (float(self.learning_rate), float(self.momentum),
+                float(self.weight_penalty_l2))
+
     def _make_optimizer(self):
         from fastgrad import optim
+        self._optimizer_hyper = self._hyper()
         groups = [{"params": list(self.weights),
                    "weight_decay": float(self.weight_penalty_l2)},
                   {"params": list(self.biases), "weight_decay": 0.0}]
@@ -338,6 +346,15 @@ class NN:
                     for p in group["params"]]
             if len(held) == len(params) and all(
                     a is b for a, b in zip(held, self.weights + self.biases)):
+                if self._hyper() != self._optimizer_hyper:
+                    # fields changed between fits, as nn.learningRate = ...
+                    # between nntrain calls: the next updates use them
+                    learning_rate, momentum, l2 = self._hyper()
+                    for group in self.optimizer.param_groups:
+                        group["lr"] = learning_rate
+                        group["momentum"] = momentum
+                    self.optimizer.param_groups[0]["weight_decay"] = l2
+                    self._optimizer_hyper = self._hyper()
                 return self.optimizer
         self.optimizer = self._make_optimizer()
         return self.optimizer
@@ -371,7 +388,7 @@ class NN:
                 "seconds": [], "learning_rate": []}
 
     def fit(self, x, y, epochs=1, batch_size=100, validation=None,
-            progress=True, plot=None, shuffle=True):
+            progress=True, plot=None, shuffle=True, evaluate_train=True):
         """nntrain: `epochs` sweeps of mini-batch SGD over (x, y).
 
         x: (n_samples, sizes[0]); y: (n_samples, sizes[-1]) targets or
@@ -380,7 +397,10 @@ class NN:
         validation: (val_x, val_y) evaluated after every epoch.
         progress: print one line per epoch (True), or a callable taking the
         line. plot: path of a PNG of loss and error per epoch (needs
-        matplotlib). Appends to self.history; returns self.
+        matplotlib). evaluate_train: after every epoch, the full-batch loss
+        and error on (x, y) in test mode (nneval; one extra forward pass
+        over x per epoch); False leaves history["train_loss"] and
+        ["train_error"] at NaN. Appends to self.history; returns self.
         """
         x = np.ascontiguousarray(self._as_input(x).data)
         target = self._as_target(y, x.shape[0])
@@ -414,13 +434,15 @@ class NN:
             history["loss"].append(float(np.mean(batch_losses)))
             history["seconds"].append(seconds)
             history["learning_rate"].append(self.current_learning_rate)
-            train_loss, train_error = self.evaluate(x, target)
+            train_loss, train_error = (self.evaluate(x, target)
+                                       if evaluate_train else (np.nan, None))
             history["train_loss"].append(train_loss)
             history["train_error"].append(
                 np.nan if train_error is None else train_error)
             line = (f"epoch {self.epochs_trained}: {seconds:.3f} s, "
-                    f"mini-batch loss {history['loss'][-1]:.5f}, full-batch "
-                    f"train loss {train_loss:.5f}")
+                    f"mini-batch loss {history['loss'][-1]:.5f}")
+            if evaluate_train:
+                line += f", full-batch train loss {train_loss:.5f}"
             if train_error is not None:
                 line += f", train error {train_error:.4f}"
             if validation is not None:
@@ -507,7 +529,8 @@ class NN:
     # -- checkpoints -------------------------------------------------------
     def _state_arrays(self):
         """The model's own arrays (parameters, running means), nested."""
-        return {"weights": {str(i): w.data for i, w in enumerate(self.weights)},
+        return {"weights": {str(i): w.data
+                            for i, w in enumerate(self.weights)},
                 "biases": {str(i): b.data for i, b in enumerate(self.biases)},
                 "running_means": {str(i): p for i, p in
                                   enumerate(self.running_means)}}
@@ -606,6 +629,7 @@ class NN:
         self.epochs_trained = epochs_trained
         self.training = bool(meta.get("training", True))
         self.optimizer = optimizer
+        self._optimizer_hyper = self._hyper()
         return self
 
 
@@ -696,18 +720,27 @@ def _plot_history(history, path):
         raise ImportError("plotting needs matplotlib: pip install "
                           "'fastgrad[bench]' (or pip install matplotlib)"
                           ) from None
-    epochs = np.arange(1, len(history["train_loss"]) + 1)
-    has_error = not np.all(np.isnan(history["train_error"]))
-    figure, axes = plt.subplots(1, 2 if has_error else 1,
-                                figsize=(10 if has_error else 5, 4),
-                                squeeze=False)
-    panels = [("loss", "train_loss", "val_loss")]
-    if has_error:
-        panels.append(("error", "train_error", "val_error"))
-    for axis, (name, train_key, val_key) in zip(axes[0], panels):
-        axis.plot(epochs, history[train_key], label="training")
-        if history[val_key]:
-            axis.plot(epochs[-len(history[val_key]):], history[val_key],
+    epochs = np.arange(1, len(history["loss"]) + 1)
+
+    def evaluated(key):
+        values = np.asarray(history[key], dtype=np.float64)
+        return values if values.size and not np.all(np.isnan(values)) \
+            else None
+
+    train_loss, train_label = evaluated("train_loss"), "training"
+    if train_loss is None:  # fit(evaluate_train=False)
+        train_loss, train_label = history["loss"], "training (mini-batches)"
+    panels = [("loss", train_loss, train_label, evaluated("val_loss"))]
+    train_error, val_error = evaluated("train_error"), evaluated("val_error")
+    if train_error is not None or val_error is not None:
+        panels.append(("error", train_error, "training", val_error))
+    figure, axes = plt.subplots(1, len(panels),
+                                figsize=(5 * len(panels), 4), squeeze=False)
+    for axis, (name, train, label, validation) in zip(axes[0], panels):
+        if train is not None:
+            axis.plot(epochs[-len(train):], train, label=label)
+        if validation is not None:
+            axis.plot(epochs[-len(validation):], validation,
                       label="validation")
         axis.set_xlabel("epoch")
         axis.set_ylabel(name)

@@ -41,15 +41,20 @@ class SAE:
             for n_in, n_hidden, child in zip(sizes[:-1], sizes[1:],
                                              children)]
 
-    def fit(self, x, epochs=1, batch_size=100, progress=True):
+    def fit(self, x, epochs=1, batch_size=100, progress=True,
+            evaluate_train=False):
         """saetrain: train each autoencoder on the codes of the one below.
-        x: (n_samples, sizes[0]). Returns self."""
+        x: (n_samples, sizes[0]). Each autoencoder's history keeps its
+        mini-batch losses; evaluate_train=True adds the full-batch
+        reconstruction loss after every epoch (an extra forward pass).
+        Returns self."""
         say = _progress_printer(progress)
         codes = np.asarray(x)
         for i, autoencoder in enumerate(self.autoencoders):
             say(f"Training AE {i + 1}/{len(self.autoencoders)}")
             autoencoder.fit(codes, codes, epochs=epochs,
-                            batch_size=batch_size, progress=progress)
+                            batch_size=batch_size, progress=progress,
+                            evaluate_train=evaluate_train)
             codes = autoencoder.hidden_activations(codes)[0]
         return self
 

@@ -53,12 +53,13 @@ def gibbs_uniforms(n_rows, n_cols, seed, counter, row_offset, step):
     """Uniforms (n_rows, n_cols) of half-step `step` of rbm_gibbs: unit j
     of row i uses word j % 4 of Philox((j // 4, row_offset + i, step,
     counter), seed)."""
-    blocks = np.arange((n_cols + 3) // 4, dtype=np.uint64)[None, :]
+    n_blocks = (n_cols + 3) // 4
+    blocks = np.arange(n_blocks, dtype=np.uint64)[None, :]
     rows = np.arange(row_offset, row_offset + n_rows,
                      dtype=np.uint64)[:, None]
     words = _words((blocks, rows, step, counter),
                    (seed & 0xFFFFFFFF, seed >> 32))
-    return _to_uniform(words.reshape(n_rows, -1)[:, :n_cols])
+    return _to_uniform(words.reshape(n_rows, 4 * n_blocks)[:, :n_cols])
 
 
 def uniform_fill(out, seed, counter):
