@@ -1310,10 +1310,11 @@ FG_SFX(fg_gemm_any)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
                 FG_SFX(fg_gemm_unpacked)(&pr, 0, n_threads);
                 return;
             }
+            const double b_bytes = (double)n * (double)k * sizeof(T);
             if (trans_b && !trans_a
                 && (force_small || m <= 16
-                    || (k >= 384
-                        && (double)n * (double)k * sizeof(T) <= 524288.0))) {
+                    || (k >= 384 && b_bytes <= 524288.0)
+                    || (k >= 384 && m <= 256 && b_bytes <= 786432.0))) {
                 FG_SFX(fg_gemm_unpacked)(&pr, 1, n_threads);
                 return;
             }
