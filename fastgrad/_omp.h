@@ -28,6 +28,9 @@ void fg_set_num_threads(int n_threads);
 /* Threads for a job of `work` floating-point operations: 1 when small. */
 int fg_threads_for(double work);
 
+/* Keep mid-sized freed blocks in the heap (glibc); see _omp.c. */
+void fg_tune_allocator(void);
+
 /* 1 when the extension was compiled with OpenMP. */
 int fg_openmp_enabled(void);
 

@@ -3,6 +3,9 @@ cdef extern from "_omp.h":
     void fg_set_num_threads(int n_threads) nogil
     int fg_threads_for(double work) nogil
     int fg_openmp_enabled() nogil
+    void fg_tune_allocator() nogil
+
+fg_tune_allocator()
 
 
 def set_num_threads(int n_threads):
