@@ -886,6 +886,30 @@ static const FG_SFX(fg_direct_fn) FG_SFX(fg_direct_table)[6][4] = {
 };
 #undef FG_DIRECT_ENTRY
 
+/* One row of C, 4 vectors wide, without packing (op(B) = B): c[0:4L] :=
+ * alpha * sum_p a[p * a_cs] b[p, 0:4L] + beta * c. For m == 1 (a vector
+ * times a matrix) the wider tile keeps more loads of B in flight. */
+FG_TARGET_AVX2 static void
+FG_SFX(fg_direct_row4)(ptrdiff_t k, const T *a, ptrdiff_t a_cs, const T *b,
+                       ptrdiff_t ldb, T *c, T alpha, T beta)
+{
+    FG_V c0 = FG_ZERO(), c1 = FG_ZERO(), c2 = FG_ZERO(), c3 = FG_ZERO();
+    const __m256i all = FG_SFX(fg_lane_mask)(FG_LANES);
+    ptrdiff_t p;
+    for (p = 0; p < k; p++) {
+        const T *b_row = b + p * ldb;
+        const FG_V av = FG_BCAST(a + p * a_cs);
+        c0 = FG_FMADD(av, FG_LOADU(b_row), c0);
+        c1 = FG_FMADD(av, FG_LOADU(b_row + FG_LANES), c1);
+        c2 = FG_FMADD(av, FG_LOADU(b_row + 2 * FG_LANES), c2);
+        c3 = FG_FMADD(av, FG_LOADU(b_row + 3 * FG_LANES), c3);
+    }
+    FG_SFX(fg_store_vec)(c, c0, alpha, beta, 0, all);
+    FG_SFX(fg_store_vec)(c + FG_LANES, c1, alpha, beta, 0, all);
+    FG_SFX(fg_store_vec)(c + 2 * FG_LANES, c2, alpha, beta, 0, all);
+    FG_SFX(fg_store_vec)(c + 3 * FG_LANES, c3, alpha, beta, 0, all);
+}
+
 #define FG_DOT_INSTANCE(R, S)                                             \
     FG_TARGET_AVX2 static void                                            \
     FG_SFX(fg_dot_##R##_##S)(ptrdiff_t k, const T *a, ptrdiff_t lda,      \
@@ -960,13 +984,27 @@ FG_SFX(fg_direct_unit)(const FG_SFX(fg_problem) *pr,
     const ptrdiff_t a_rs = pr->trans_a ? 1 : pr->lda;
     const ptrdiff_t a_cs = pr->trans_a ? pr->lda : 1;
     const ptrdiff_t i_begin = (unit % grid->row_units) * grid->unit_m;
-    const ptrdiff_t j_begin = (unit / grid->row_units) * grid->unit_n;
     const ptrdiff_t i_end = FG_MIN(pr->m, i_begin + grid->unit_m);
+    ptrdiff_t j_begin = (unit / grid->row_units) * grid->unit_n;
     const ptrdiff_t j_end = FG_MIN(pr->n, j_begin + grid->unit_n);
     const int has_epilogue = pr->bias != NULL || pr->act != FG_ACT_NONE;
     const ptrdiff_t chunk = FG_SFX(fg_row_chunk)(pr->k, FG_DIRECT_MR);
     ptrdiff_t i0, j0, ic;
 
+    j0 = j_begin;
+    if (pr->m == 1) {
+        /* A vector times a matrix: wide tiles first, the rest below. */
+        for (; j0 + 4 * FG_LANES <= j_end; j0 += 4 * FG_LANES) {
+            FG_SFX(fg_direct_row4)(pr->k, pr->a, a_cs, pr->b + j0, pr->ldb,
+                                   pr->c + j0, pr->alpha, pr->beta);
+            if (has_epilogue) {
+                FG_SFX(fg_epilogue)(pr->c + j0, pr->ldc, 1, 4 * FG_LANES,
+                                    pr->bias ? pr->bias + j0 : NULL,
+                                    pr->act);
+            }
+        }
+        j_begin = j0;
+    }
     for (ic = i_begin; ic < i_end; ic += chunk)
     for (j0 = j_begin; j0 < j_end; j0 += grid->tile_n) {
         const int cols = (int)FG_MIN(grid->tile_n, j_end - j0);
