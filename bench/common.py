@@ -84,7 +84,8 @@ def time_alternating(impls, *, repeats=REPEATS, warmup=2, run_seconds=None,
     so that one timed run of `inner` back-to-back calls lasts about
     `run_seconds` (0.05 s, or 0.01 s with quick=True). Then `repeats` rounds
     run every implementation once each; a pause of `pause` seconds (default
-    PAUSE_BETWEEN_LIBRARIES) separates two different libraries. Returns {name: Timing} in seconds per call.
+    PAUSE_BETWEEN_LIBRARIES) separates two different libraries. Returns
+    {name: Timing} in seconds per call.
     """
     if repeats < 1:
         raise ValueError(f"time_alternating: repeats must be >= 1, "
@@ -295,8 +296,9 @@ def machine_info():
         info["fastgrad_openmp"] = bool(fastgrad.openmp_enabled())
     except Exception as error:  # a broken build should still be reported
         info["fastgrad"] = f"unavailable: {error}"
-    if "torch" in sys.modules:
-        info["torch"] = sys.modules["torch"].__version__
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        info["torch"] = getattr(torch, "__version__", "?")
     return info
 
 
@@ -476,7 +478,8 @@ class Dataset:
     real: bool = True
 
     def describe(self):
-        kind = "real data" if self.real else "SYNTHETIC data (no dataset found)"
+        kind = ("real data" if self.real
+                else "SYNTHETIC data (no dataset found)")
         return (f"{self.name}: {len(self.x_train):,} train / "
                 f"{len(self.x_test):,} test images, {kind}")
 
@@ -600,7 +603,8 @@ def synthetic_dataset(n_train=8000, n_test=2000, n_features=784,
                    y[n_train:], real=False)
 
 
-def get_dataset(cfg, prefer=("mnist10k", "fashion-mnist"), allow_synthetic=True):
+def get_dataset(cfg, prefer=("mnist10k", "fashion-mnist"),
+                allow_synthetic=True):
     """The first real dataset found among `prefer`, else synthetic data of
     the same shape (or None when allow_synthetic is False). Says which."""
     cache = getattr(cfg, "_datasets", None)

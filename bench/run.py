@@ -196,8 +196,8 @@ def main(argv=None):
             row.setdefault("suite", name)
         cfg.results[name] = rows
         all_rows.extend(rows)
-        progress(f"suite {name} done in {time.perf_counter() - suite_start:.1f}"
-                 f" s, {len(rows)} rows")
+        elapsed = time.perf_counter() - suite_start
+        progress(f"suite {name} done in {elapsed:.1f} s, {len(rows)} rows")
 
     json_path = Path(args.json) if args.json else cfg.out_dir / "results.json"
     meta = common.machine_info()
@@ -209,7 +209,8 @@ def main(argv=None):
     meta["data"] = {name: (d.describe() if d is not None else "not found")
                     for name, d in datasets.items()}
     common.write_json(json_path, all_rows, meta)
-    plot_path = Path(args.plot) if args.plot else cfg.out_dir / "throughput.png"
+    plot_path = (Path(args.plot) if args.plot
+                 else cfg.out_dir / "throughput.png")
     throughput = {name: rows for name, rows in cfg.results.items()
                   if name in ("mlp", "cnn", "rbm", "bn")}
     plotted = None
@@ -220,8 +221,9 @@ def main(argv=None):
     print(f"results: {json_path}")
     if plotted:
         print(f"plot:    {plotted}")
+    plotted_path = Path(plotted).resolve() if plotted else None
     extra = sorted(p.name for p in cfg.out_dir.glob("*.png")
-                   if plotted is None or p.resolve() != Path(plotted).resolve())
+                   if p.resolve() != plotted_path)
     if extra:
         print(f"other plots in {cfg.out_dir}: {', '.join(extra)}")
     print(f"total {time.perf_counter() - start:.1f} s"

@@ -190,7 +190,8 @@ def test_tta_reports_steps_and_the_time_optimal_batch(tmp_path, capsys):
             row["steps_to_target"] * row["batch_size"] / 640)
         assert row["time_optimal_batch_size"] in (8, 32, 64)
     linear = {r["batch_size"]: r["lr"] for r in rows if r["rule"] == "linear"}
-    assert linear[64] == pytest.approx(0.4) and linear[8] == pytest.approx(0.05)
+    assert linear[64] == pytest.approx(0.4)
+    assert linear[8] == pytest.approx(0.05)
     assert (tmp_path / "tta.png").stat().st_size > 1000
 
 
@@ -217,3 +218,13 @@ def test_noise_suite_prints_prediction_next_to_tta(tmp_path, capsys):
     assert "predicted critical batch size" in text
     assert "time-optimal batch size 64" in text
     assert (tmp_path / "noise.png").exists()
+
+
+def test_runs_without_pytorch(tmp_path, capsys, monkeypatch):
+    from bench import run
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch fails
+    code = run.main(["--suite", "mlp", "--batch-sizes", "2", "--quick",
+                     "--compare", "torch", "--threads", "1",
+                     "--out-dir", str(tmp_path), "--no-progress"])
+    assert code == 0
+    assert "PyTorch is not installed" in capsys.readouterr().out

@@ -179,3 +179,28 @@ def test_cae_bad_images_raise():
         cae.reconstruct(np.zeros((1, 1, 27, 27)))
     with pytest.raises(ValueError, match="expected"):
         cae.reconstruct(np.zeros((1, 2, 28, 28)))
+
+
+def test_sae_resumed_training_is_bit_identical(tmp_path):
+    x = _blobs()
+    options = dict(activation="sigm", learning_rate=1,
+                   input_zero_masked_fraction=0.5)
+    whole = SAE([12, 8, 5], seed=2, **options)
+    whole.fit(x, epochs=2, batch_size=10, progress=False)
+    half = SAE([12, 8, 5], seed=2, **options)
+    half.autoencoders[0].fit(x, x, epochs=1, batch_size=10, progress=False)
+    half.save(tmp_path / "sae.npz")
+    resumed = SAE([12, 8, 5], seed=99, **options).load(tmp_path / "sae.npz")
+    resumed.autoencoders[0].fit(x, x, epochs=1, batch_size=10,
+                                progress=False)
+    codes = resumed.autoencoders[0].hidden_activations(x)[0]
+    resumed.autoencoders[1].fit(codes, codes, epochs=2, batch_size=10,
+                                progress=False)
+    for a, b in zip(whole.autoencoders, resumed.autoencoders):
+        for p, q in zip(a.parameters(), b.parameters()):
+            assert np.array_equal(p.data, q.data)
+    assert np.array_equal(whole.to_nn(3).weights[-1].data,
+                          resumed.to_nn(3).weights[-1].data)
+    from fastgrad.io import CheckpointError
+    with pytest.raises(CheckpointError, match="sizes"):
+        SAE([12, 6, 5]).load(tmp_path / "sae.npz")

@@ -196,7 +196,7 @@ def run(cfg):
             common.THROUGHPUT_COLUMNS)
     if len(frameworks) > 1:
         common.print_table(
-            f"MLP side by side (samples/s; ratio = fastgrad / peer, "
-            f"same run)", common.pivot_frameworks(rows, frameworks),
+            "MLP side by side (samples/s; ratio = fastgrad / peer, "
+            "same run)", common.pivot_frameworks(rows, frameworks),
             common.side_by_side_columns(frameworks))
     return rows

@@ -212,8 +212,10 @@ def run(cfg):
           f"every {EVAL_SAMPLES} samples (not timed); {n_threads} thread(s)")
     rows = []
     with common.threads(n_threads):
-        for rule in rules:
-            for batch_size in batch_sizes:
+        # Rules inner, so the runs compared side by side are close in time
+        # (the load of a shared machine drifts).
+        for batch_size in batch_sizes:
+            for rule in rules:
                 params = peers.init_params(mlp.SIZES, np.dtype(cfg.dtype),
                                            seed=cfg.seed)
                 steps_per_epoch = max(1, len(data.x_train) // batch_size)
@@ -264,7 +266,8 @@ def summarise(cfg, rows, rules, target):
         fit = fit_critical_batch([r["batch_size"] for r in reached],
                                  [r["steps_to_target"] for r in reached])
         for row in rule_rows:
-            row["time_optimal_batch_size"] = best["batch_size"] if best else None
+            row["time_optimal_batch_size"] = (best["batch_size"] if best
+                                              else None)
             row["fitted_b_crit"] = fit["b_crit"] if fit else None
         common.print_table(
             f"Time to {100 * target:.1f} % test accuracy, lr rule {rule!r} "

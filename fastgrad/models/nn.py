@@ -543,6 +543,12 @@ class NN:
         hyper-parameters. Training resumed with load() continues
         bit-identically to an uninterrupted run."""
         from fastgrad import io
+        arrays, meta = self._checkpoint()
+        io.save_checkpoint(path, arrays, meta=meta)
+
+    def _checkpoint(self):
+        """(nested arrays, JSON-able meta) of everything save() writes."""
+        from fastgrad import io
         arrays = self._state_arrays()
         arrays["history"] = {key: np.asarray(values, dtype=np.float64)
                              for key, values in self.history.items()}
@@ -557,7 +563,7 @@ class NN:
                 "training": self.training,
                 "sampler": self.sampler.state_dict(),
                 "optimizer": optimizer_tree}
-        io.save_checkpoint(path, arrays, meta=meta)
+        return arrays, meta
 
     def load(self, path):
         """Restore a checkpoint written by save() into this model, which must
@@ -567,6 +573,14 @@ class NN:
         and leaves the model as it was. Returns self."""
         from fastgrad import io
         arrays, meta = io.load_checkpoint(path)
+        self._prepare_restore(path, arrays, meta)()
+        return self
+
+    def _prepare_restore(self, path, arrays, meta):
+        """Validate a checkpoint's flat arrays and meta against this model
+        (raising CheckpointError) and return a function that applies it;
+        nothing changes before that function is called."""
+        from fastgrad import io
         config = _check_kind(path, meta, CHECKPOINT_KIND)
         mine = self.config()
         differ = [f"{key}: file {config.get(key)!r}, model {mine[key]!r}"
@@ -599,7 +613,8 @@ class NN:
                     for name, value in arrays.items()
                     if name.startswith("optimizer/")}
                 state = decode_tree(meta["optimizer"], optimizer_arrays)
-                previous = {key: getattr(self, key) for key in hyper}
+                previous = {key: getattr(self, key) for key in
+                            list(hyper) + ["_optimizer_hyper"]}
                 try:
                     for key, value in hyper.items():
                         setattr(self, key, value)
@@ -614,23 +629,26 @@ class NN:
             raise io.CheckpointError(
                 f"{path}: invalid NN checkpoint ({type(err).__name__}: "
                 f"{err})") from None
-        # every check passed: only now change the model
-        for name, value in own.items():
-            group, index = name.split("/")
-            if group == "running_means":
-                self.running_means[int(index)] = value.copy()
-            else:
-                getattr(self, group)[int(index)].data[...] = value
-        for key, value in hyper.items():
-            setattr(self, key, value)
-        self.history = history
-        self.rng = rng
-        self.sampler = sampler
-        self.epochs_trained = epochs_trained
-        self.training = bool(meta.get("training", True))
-        self.optimizer = optimizer
-        self._optimizer_hyper = self._hyper()
-        return self
+        training = bool(meta.get("training", True))
+
+        def apply():
+            # every check passed: only now change the model
+            for name, value in own.items():
+                group, index = name.split("/")
+                if group == "running_means":
+                    self.running_means[int(index)] = value.copy()
+                else:
+                    getattr(self, group)[int(index)].data[...] = value
+            for key, value in hyper.items():
+                setattr(self, key, value)
+            self.history = history
+            self.rng = rng
+            self.sampler = sampler
+            self.epochs_trained = epochs_trained
+            self.training = training
+            self.optimizer = optimizer
+            self._optimizer_hyper = self._hyper()
+        return apply
 
 
 def _check_kind(path, meta, kind):

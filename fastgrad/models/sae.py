@@ -13,6 +13,8 @@ from fastgrad.models.nn import NN, _progress_printer
 
 __all__ = ["SAE"]
 
+CHECKPOINT_KIND = "fastgrad.models.SAE"
+
 
 class SAE:
     """Stacked autoencoders (saesetup).
@@ -34,7 +36,7 @@ class SAE:
         self.sizes = sizes
         self.dtype = np.dtype(dtype)
         children = np.random.SeedSequence(seed).spawn(len(sizes))
-        self._nn_seed = children[-1]
+        self.nn_seed = _int_seed(children[-1])  # to_nn's default seed
         self.autoencoders = [
             NN([n_in, n_hidden, n_in], seed=_int_seed(child), dtype=dtype,
                **options)
@@ -74,12 +76,50 @@ class SAE:
         options.setdefault("activation", self.autoencoders[0].activation)
         options.setdefault("dtype", self.dtype)
         if seed is None:
-            seed = _int_seed(self._nn_seed)
+            seed = self.nn_seed
         net = NN(self.sizes + [int(output_size)], seed=seed, **options)
         for i, autoencoder in enumerate(self.autoencoders):
             net.weights[i].data[...] = autoencoder.weights[0].data
             net.biases[i].data[...] = autoencoder.biases[0].data
         return net
+
+    def save(self, path):
+        """One checkpoint (fastgrad.io) of every autoencoder: parameters,
+        optimiser and RNG states, histories; see NN.save."""
+        from fastgrad import io
+        arrays, metas = {}, []
+        for i, autoencoder in enumerate(self.autoencoders):
+            arrays[f"ae{i}"], meta = autoencoder._checkpoint()
+            metas.append(meta)
+        io.save_checkpoint(path, arrays, meta={
+            "kind": CHECKPOINT_KIND, "sizes": self.sizes,
+            "nn_seed": self.nn_seed, "autoencoders": metas})
+
+    def load(self, path):
+        """Restore a checkpoint of an SAE of the same sizes; every
+        autoencoder is validated before any is changed (a bad file raises
+        fastgrad.io.CheckpointError). Returns self."""
+        from fastgrad import io
+        arrays, meta = io.load_checkpoint(path)
+        if meta.get("kind") != CHECKPOINT_KIND:
+            raise io.CheckpointError(f"{path}: not a {CHECKPOINT_KIND} "
+                                     f"checkpoint (kind {meta.get('kind')!r})")
+        if meta.get("sizes") != self.sizes or len(
+                meta.get("autoencoders", ())) != len(self.autoencoders):
+            raise io.CheckpointError(f"{path}: checkpoint of an SAE of sizes "
+                                     f"{meta.get('sizes')}, this one has "
+                                     f"{self.sizes}")
+        appliers = []
+        for i, (autoencoder, ae_meta) in enumerate(
+                zip(self.autoencoders, meta["autoencoders"])):
+            prefix = f"ae{i}/"
+            own = {name[len(prefix):]: value for name, value in arrays.items()
+                   if name.startswith(prefix)}
+            appliers.append(autoencoder._prepare_restore(path, own, ae_meta))
+        for apply in appliers:
+            apply()
+        self.nn_seed = int(meta["nn_seed"])
+        return self
 
     def __repr__(self):
         return f"SAE(sizes={self.sizes}, dtype={self.dtype.name})"
