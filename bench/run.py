@@ -23,7 +23,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/run.py` from anywhere
-    sys.path.insert(0, str(ROOT))
+    # appended, so an installed fastgrad (with its compiled kernels) comes
+    # before the source tree; `import bench` still finds this folder
+    sys.path.append(str(ROOT))
 
 from bench import common  # noqa: E402
 from bench.suites import discover  # noqa: E402

@@ -17,9 +17,10 @@ static inline int omp_get_num_threads(void) { return 1; }
 static inline int omp_get_max_threads(void) { return 1; }
 #endif
 
-/* Below this many floating-point operations a job runs on one thread: the
- * fork/join of a parallel region costs a few microseconds. */
-#define FG_PARALLEL_MIN_WORK 131072.0
+/* Below this many floating-point operations (about 30 us of one core) a
+ * job runs on one thread: waking the sleeping OpenMP workers (passive wait
+ * policy, see fastgrad/__init__.py) costs tens of microseconds. */
+#define FG_PARALLEL_MIN_WORK 1.0e6
 
 /* The thread count set by fastgrad.set_num_threads (1 in a serial build). */
 int fg_get_num_threads(void);

@@ -94,11 +94,12 @@ def test_shared_command_line():
 
 def test_readme_section_code_runs(data_dir, monkeypatch, capsys):
     """The runnable example of "Coming from DeepLearnToolbox"."""
-    text = (EXAMPLES.parent / "docs" / "readme" / "dlt.md").read_text()
+    text = (EXAMPLES.parent / "README.md").read_text()
+    text = text.split("## Coming from DeepLearnToolbox", 1)[1]
     code = text.split("```python\n", 1)[1].split("```", 1)[0]
     monkeypatch.setenv("FASTGRAD_DATA", str(data_dir))
     namespace = {}
-    exec(compile(code, "docs/readme/dlt.md", "exec"), namespace)
+    exec(compile(code, "README.md", "exec"), namespace)
     error = namespace["net"].error(namespace["x_test"], namespace["y_test"])
     assert error < 0.105
     assert f"test error {error}" in capsys.readouterr().out
