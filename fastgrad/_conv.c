@@ -33,36 +33,8 @@
 #include "_simd.h"
 
 #if FG_HAVE_X86_DISPATCH
-#include <immintrin.h>
+#include "_vmath.h"
 
-/* exp(x) for 8 floats: Cephes' expf (range reduction by ln 2 in two parts,
- * degree-5 polynomial, 2^n from the exponent bits); relative error about
- * 2e-7 over the clamped range [-88.38, 88.38]. */
-FG_TARGET_AVX2 static inline __m256 fg_exp_ps(__m256 x)
-{
-    const __m256 one = _mm256_set1_ps(1.0f);
-    __m256 n, r, poly;
-    __m256i bits;
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-88.3762626647949f)),
-                      _mm256_set1_ps(88.3762626647949f));
-    n = _mm256_floor_ps(_mm256_fmadd_ps(
-        x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    poly = _mm256_set1_ps(1.9875691500e-4f);
-    poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(1.3981999507e-3f));
-    poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(8.3334519073e-3f));
-    poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(4.1665795894e-2f));
-    poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(1.6666665459e-1f));
-    poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(5.0000001201e-1f));
-    poly = _mm256_fmadd_ps(poly, _mm256_mul_ps(r, r), _mm256_add_ps(r, one));
-    bits = _mm256_slli_epi32(
-        _mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(poly, _mm256_castsi256_ps(bits));
-}
-
-/* The activation `act` (FG_ACT_SIGMOID or FG_ACT_RELU; others: identity)
- * of 8 floats. */
 FG_TARGET_AVX2 static inline float fg_hsum_ps(__m256 v)
 {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v),
@@ -80,18 +52,6 @@ FG_TARGET_AVX2 static inline double fg_hsum_pd(__m256d v)
     return _mm_cvtsd_f64(s);
 }
 
-FG_TARGET_AVX2 static inline __m256 fg_act_ps(__m256 v, int act)
-{
-    const __m256 one = _mm256_set1_ps(1.0f);
-    if (act == FG_ACT_SIGMOID) {
-        __m256 e = fg_exp_ps(_mm256_sub_ps(_mm256_setzero_ps(), v));
-        return _mm256_div_ps(one, _mm256_add_ps(one, e));
-    }
-    if (act == FG_ACT_RELU) {
-        return _mm256_max_ps(v, _mm256_setzero_ps());
-    }
-    return v;
-}
 #endif
 
 #define FG_CONV_CAT2(a, b) a##_##b

@@ -21,7 +21,17 @@ void fg_act_backward_f32(int act, const float *y, const float *dy, float *dx,
 void fg_act_backward_f64(int act, const double *y, const double *dy,
                          double *dx, size_t n);
 
-/* Scalar forms, for fused epilogues in other kernels. */
+/* y := f(x + bias) over n values, bias per element (NULL: none), y may equal
+ * x: the row epilogue of fused kernels (the GEMM's bias and activation) and
+ * the body of fg_act_forward_*, so both give the same bits. float32 runs
+ * AVX2 code where the CPU has it; each value's result depends only on the
+ * value, not on its position or on n. */
+void fg_act_apply_f32(int act, const float *x, const float *bias, float *y,
+                      ptrdiff_t n);
+void fg_act_apply_f64(int act, const double *x, const double *bias,
+                      double *y, ptrdiff_t n);
+
+/* Scalar forms (the portable path). */
 static inline float fg_act_f32(int act, float v);
 static inline double fg_act_f64(int act, double v);
 

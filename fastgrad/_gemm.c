@@ -604,19 +604,12 @@ static void
 FG_SFX(fg_epilogue)(T *c, ptrdiff_t ldc, ptrdiff_t rows, ptrdiff_t cols,
                     const T *bias, int act)
 {
-    ptrdiff_t i, j;
+    ptrdiff_t i;
+    if (bias == NULL && act == FG_ACT_NONE) {
+        return;
+    }
     for (i = 0; i < rows; i++) {
-        T *c_row = c + i * ldc;
-        if (bias != NULL) {
-            for (j = 0; j < cols; j++) {
-                c_row[j] = FG_ACT(act, c_row[j] + bias[j]);
-            }
-        }
-        else if (act != FG_ACT_NONE) {
-            for (j = 0; j < cols; j++) {
-                c_row[j] = FG_ACT(act, c_row[j]);
-            }
-        }
+        FG_SFX(fg_act_apply)(act, c + i * ldc, bias, c + i * ldc, cols);
     }
 }
 
