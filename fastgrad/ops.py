@@ -770,29 +770,6 @@ class MSELoss(Op):
         return grad_pred, -grad_pred
 
 
-def _class_targets(op, logits, target):
-    """One-hot float targets of logits' shape from int labels or
-    probabilities."""
-    if logits.ndim != 2:
-        raise ValueError(f"{op}: logits must be (batch, classes), "
-                         f"got {logits.shape}")
-    if target.dtype.kind in "iu":
-        if target.shape != logits.shape[:1]:
-            raise ValueError(f"{op}: integer labels of shape {target.shape} "
-                             f"for logits {logits.shape}")
-        if target.size and (target.min() < 0 or target.max() >= logits.shape[1]):
-            raise ValueError(f"{op}: labels must lie in [0, "
-                             f"{logits.shape[1]}), got {target.min()}.."
-                             f"{target.max()}")
-        one_hot = np.zeros(logits.shape, dtype=logits.dtype)
-        one_hot[np.arange(len(target)), target] = 1
-        return one_hot
-    if target.shape != logits.shape:
-        raise ValueError(f"{op}: targets of shape {target.shape} for logits "
-                         f"{logits.shape}")
-    return target
-
-
 class SoftmaxCrossEntropy(Op):
     """mean over the batch of -sum_k t_k log softmax(logits)_k; targets are
     integer labels (batch,) or probabilities / one-hot (batch, classes).
