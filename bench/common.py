@@ -20,13 +20,11 @@ A suite module (bench/suites/<name>.py) typically does::
 """
 import contextlib
 import datetime
-import gzip
 import json
 import math
 import os
 import platform
 import statistics
-import struct
 import sys
 import time
 from dataclasses import dataclass, field
@@ -489,105 +487,24 @@ class Dataset:
                        self.y_test, self.real)
 
 
-def data_dir_candidates(data_dir=None):
-    """Where to look for MNIST-format data, in order."""
-    candidates = [data_dir, os.environ.get("FASTGRAD_DATA"),
-                  Path.home() / ".cache" / "fastgrad",
-                  ROOT.parent / "shared" / "data", ROOT / "data"]
-    return [Path(c) for c in candidates if c]
-
-
-def _read_idx(path):
-    """A NumPy array from a (gzipped) IDX file."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as handle:
-        raw = handle.read()
-    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
-    if zero != 0 or dtype_code != 0x08:
-        raise ValueError(f"{path}: not an unsigned-byte IDX file")
-    shape = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape)
-
-
-def _mnist10k_local(root):
-    images = _read_idx(root / "mnist" / "t10k-images-idx3-ubyte.gz")
-    labels = _read_idx(root / "mnist" / "t10k-labels-idx1-ubyte.gz")
-    perm = np.random.default_rng(0).permutation(len(labels))
-    x = images.reshape(len(images), -1).astype(np.float32) / 255.0
-    y = labels.astype(np.int64)
-    train, test = perm[:8000], perm[8000:]
-    return Dataset("mnist10k", x[train], y[train], x[test], y[test])
-
-
-def _fashion_local(root):
-    def part(kind):
-        images = _read_idx(root / f"{kind}-images-idx3-ubyte.gz")
-        labels = _read_idx(root / f"{kind}-labels-idx1-ubyte.gz")
-        return (images.reshape(len(images), -1).astype(np.float32) / 255.0,
-                labels.astype(np.int64))
-    x_train, y_train = part("train")
-    x_test, y_test = part("t10k")
-    return Dataset("fashion-mnist", x_train, y_train, x_test, y_test)
-
-
-def _as_dataset(name, result):
-    """Accept what fastgrad.datasets returns: a Dataset-like object, a dict
-    or a tuple ((x_train, y_train), (x_test, y_test)) / 4-tuple."""
-    if isinstance(result, dict):
-        parts = [result[k] for k in ("x_train", "y_train", "x_test", "y_test")]
-    elif isinstance(result, tuple) and len(result) == 2:
-        (x_train, y_train), (x_test, y_test) = result
-        parts = [x_train, y_train, x_test, y_test]
-    elif isinstance(result, tuple) and len(result) == 4:
-        parts = list(result)
-    else:
-        parts = [getattr(result, k) for k in ("x_train", "y_train",
-                                               "x_test", "y_test")]
-    x_train, y_train, x_test, y_test = parts
-    x_train = np.asarray(x_train, dtype=np.float32)
-    x_test = np.asarray(x_test, dtype=np.float32)
-    if x_train.max() > 1.5:  # raw bytes
-        x_train, x_test = x_train / 255.0, x_test / 255.0
-    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
-    if y_train.ndim == 2:  # one-hot
-        y_train, y_test = y_train.argmax(1), y_test.argmax(1)
-    return Dataset(name, x_train.reshape(len(x_train), -1),
-                   y_train.astype(np.int64), x_test.reshape(len(x_test), -1),
-                   y_test.astype(np.int64))
-
-
 def load_dataset(name="mnist10k", data_dir=None):
     """Real data or None. name: "mnist10k" or "fashion-mnist".
 
-    Uses fastgrad.datasets (the library's loaders and search path) when it
-    is there, else reads the IDX files from data_dir, FASTGRAD_DATA,
-    ~/.cache/fastgrad, ../shared/data (and, for Fashion-MNIST, Debian's
-    /usr/share/datasets/fashion-mnist)."""
-    datasets = optional_import("fastgrad.datasets")
-    if datasets is not None:
-        datasets = sys.modules["fastgrad.datasets"]
-        loader = {"mnist10k": "mnist10k_split",
-                  "fashion-mnist": "load_fashion_mnist"}[name]
-        function = getattr(datasets, loader, None)
-        if function is not None:
-            for kwargs in ({"data_dir": data_dir} if data_dir else {}, {}):
-                try:
-                    return _as_dataset(name, function(**kwargs))
-                except TypeError:
-                    continue
-                except Exception:
-                    break
-    roots = data_dir_candidates(data_dir)
-    if name == "fashion-mnist":
-        roots = [r / "fashion-mnist" for r in roots] + [
-            Path("/usr/share/datasets/fashion-mnist")]
-    for root in roots:
+    Loads through fastgrad.datasets, whose search covers data_dir,
+    FASTGRAD_DATA, ~/.cache/fastgrad and system locations (Debian's
+    dataset-fashion-mnist), then tries ../shared/data beside the checkout."""
+    from fastgrad import datasets
+    loader = {"mnist10k": datasets.mnist10k_split,
+              "fashion-mnist": datasets.load_fashion_mnist}[name]
+    for directory in (data_dir, ROOT.parent / "shared" / "data"):
         try:
-            if name == "mnist10k":
-                return _mnist10k_local(root)
-            return _fashion_local(root)
-        except (OSError, ValueError):
+            x_train, y_train, x_test, y_test = loader(directory)
+        except (FileNotFoundError, ValueError):  # ValueError: IDXError
             continue
+        return Dataset(name, datasets.to_float(x_train).reshape(
+                           len(x_train), -1), y_train.astype(np.int64),
+                       datasets.to_float(x_test).reshape(len(x_test), -1),
+                       y_test.astype(np.int64))
     return None
 
 
