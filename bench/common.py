@@ -574,6 +574,13 @@ class Cycle:
         return self.items[self.index]
 
 
+def cycling_impl(name, step, batches):
+    """An Impl (library `name`) whose unit of work is `step(*batch)` on the
+    next of `batches` (tuples of arguments), round-robin."""
+    feed = Cycle(batches)
+    return Impl(name, name, lambda: step(*feed.next()))
+
+
 # --------------------------------------------------------------------------
 # Progress and command-line parsing helpers
 

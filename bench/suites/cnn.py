@@ -78,20 +78,14 @@ def make_impls(cfg, batch_size, data, torch):
     seed = getattr(cfg, "seed", 0) or 0
     prepared = _prepared(data, batch_size, dtype, seed)
     model = make_fastgrad(dtype, seed)
-    impls = []
-    feed = common.Cycle(prepared)
-
-    def fastgrad_step():
-        model.train_step(*feed.next(), alpha=ALPHA)
-    impls.append(common.Impl("fastgrad", "fastgrad", fastgrad_step))
+    impls = [common.cycling_impl(
+        "fastgrad", lambda x, y: model.train_step(x, y, alpha=ALPHA),
+        prepared)]
     if torch is not None:
         torch_model = TorchCNN(torch, model, dtype)
-        torch_feed = common.Cycle([torch_model.to_torch(x, y)
-                                   for x, y in prepared])
-
-        def torch_step():
-            torch_model.step(*torch_feed.next())
-        impls.append(common.Impl("torch", "torch", torch_step))
+        impls.append(common.cycling_impl(
+            "torch", torch_model.step,
+            [torch_model.to_torch(x, y) for x, y in prepared]))
     return impls
 
 

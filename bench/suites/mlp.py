@@ -126,29 +126,20 @@ def make_impls(cfg, batch_size, data, torch, fastgrad_ok):
     impls = []
     if fastgrad_ok:
         model = FastgradMLP(params)
-        feed = common.Cycle([(model.fastgrad.tensor(x), y)
-                             for x, y in prepared])
-
-        def fastgrad_step():
-            model.step(*feed.next())
-        impls.append(common.Impl("fastgrad", "fastgrad", fastgrad_step))
+        impls.append(common.cycling_impl(
+            "fastgrad", model.step,
+            [(model.fastgrad.tensor(x), y) for x, y in prepared]))
     if "numpy" in cfg.compare:
         numpy_model = peers.NumpyMLP(params, LEARNING_RATE, MOMENTUM,
                                      WEIGHT_DECAY)
-        numpy_feed = common.Cycle(prepared)
-
-        def numpy_step():
-            numpy_model.step(*numpy_feed.next())
-        impls.append(common.Impl("numpy", "numpy", numpy_step))
+        impls.append(common.cycling_impl("numpy", numpy_model.step,
+                                         prepared))
     if torch is not None:
         torch_model = peers.TorchMLP(params, LEARNING_RATE, MOMENTUM,
                                      WEIGHT_DECAY)
-        torch_feed = common.Cycle([torch_model.to_torch(x, y)
-                                   for x, y in prepared])
-
-        def torch_step():
-            torch_model.step(*torch_feed.next())
-        impls.append(common.Impl("torch", "torch", torch_step))
+        impls.append(common.cycling_impl(
+            "torch", torch_model.step,
+            [torch_model.to_torch(x, y) for x, y in prepared]))
     return impls
 
 

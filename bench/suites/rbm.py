@@ -78,24 +78,20 @@ def make_impls(cfg, n_hidden, batch_size, x, torch, sklearn_rbm):
     model = RBM(N_VISIBLE, n_hidden, learning_rate=LEARNING_RATE,
                 momentum=MOMENTUM, init="normal", dtype=dtype,
                 seed=cfg.seed)
-    feed = common.Cycle(prepared)
-    impls.append(common.Impl("fastgrad", "fastgrad",
-                             lambda: model.step(feed.next())))
+    impls.append(common.cycling_impl("fastgrad", model.step,
+                                     [(b,) for b in prepared]))
     if torch is not None:
         torch_model = TorchCD1(torch, N_VISIBLE, n_hidden, seed=cfg.seed)
-        torch_feed = common.Cycle([torch.from_numpy(b.astype(np.float32))
-                                   for b in prepared])
-        impls.append(common.Impl("torch", "torch",
-                                 lambda: torch_model.step(torch_feed.next())))
+        impls.append(common.cycling_impl(
+            "torch", torch_model.step,
+            [(torch.from_numpy(b.astype(np.float32)),) for b in prepared]))
     if sklearn_rbm is not None:
         sk_model = sklearn_rbm(n_components=n_hidden,
                                learning_rate=LEARNING_RATE,
                                batch_size=batch_size,
                                random_state=cfg.seed)
-        sk_feed = common.Cycle(prepared)
-        impls.append(common.Impl("sklearn", "sklearn",
-                                 lambda: sk_model.partial_fit(
-                                     sk_feed.next())))
+        impls.append(common.cycling_impl("sklearn", sk_model.partial_fit,
+                                         [(b,) for b in prepared]))
     return impls
 
 
