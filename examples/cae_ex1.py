@@ -15,11 +15,8 @@ Run: python examples/cae_ex1.py [--dataset mnist10k|fashion|mnist]
 """
 import numpy as np
 
-try:
-    from examples._common import load_data, make_parser, parse_args, \
-        run_example
-except ImportError:  # run as a script: examples/ is on sys.path
-    from _common import load_data, make_parser, parse_args, run_example
+# examples/ is on sys.path: run as a script or by tests/test_examples.py
+from _common import load_data, make_parser, parse_args, run_example
 from fastgrad.models import CAE
 
 ROUNDS, BATCH_SIZE = 1000, 1

@@ -11,11 +11,8 @@ images); "matched" on mnist10k trains 8 epochs of 8,000 images, the same
 number of updates (1,200). DeepLearnToolbox reaches a test error of about
 0.11 on mnist10k matched. Prints the test error and the seconds per epoch.
 """
-try:
-    from examples._common import (epochs_for, load_data, log, parse_args,
-                                  run_example)
-except ImportError:  # run as a script: examples/ is on sys.path
-    from _common import epochs_for, load_data, log, parse_args, run_example
+# examples/ is on sys.path: run as a script or by tests/test_examples.py
+from _common import epochs_for, load_data, log, parse_args, run_example
 
 LAYERS = [{"type": "i"},
           {"type": "c", "output_maps": 6, "kernel_size": 5},

@@ -10,11 +10,8 @@ each RBM and for the fine-tuning. Inputs are x / 255, as the toolbox.
 Run: python examples/dbn_ex2.py [--dataset mnist10k|fashion|mnist]
      [--data-dir DIR] [--seed N] [--protocol exact|matched]
 """
-try:
-    from examples._common import (epochs_for, load_data, parse_args,
-                                  run_example)
-except ImportError:  # run as a script: examples/ is on sys.path
-    from _common import epochs_for, load_data, parse_args, run_example
+# examples/ is on sys.path: run as a script or by tests/test_examples.py
+from _common import epochs_for, load_data, parse_args, run_example
 from fastgrad.models.dbn import DBN
 
 EXACT_EPOCHS, BATCH_SIZE = 1, 100

@@ -7,12 +7,9 @@ Inputs are z-scored with the training statistics (zscore/normalize).
 Run: python examples/nn_ex4.py [--dataset mnist10k|fashion|mnist]
      [--data-dir DIR] [--seed N] [--protocol exact|matched]
 """
-try:
-    from examples._common import (epochs_for, load_data, parse_args,
-                                  run_example, zscore)
-except ImportError:  # run as a script: examples/ is on sys.path
-    from _common import (epochs_for, load_data, parse_args,
-                         run_example, zscore)
+# examples/ is on sys.path: run as a script or by tests/test_examples.py
+from _common import (epochs_for, load_data, parse_args,
+                     run_example, zscore)
 from fastgrad.models import NN
 
 EXACT_EPOCHS, BATCH_SIZE = 1, 100

@@ -9,12 +9,9 @@ Run: python examples/sae_ex1.py [--dataset mnist10k|fashion|mnist]
      [--data-dir DIR] [--seed N] [--protocol exact|matched]
      [--visualize PNG]
 """
-try:
-    from examples._common import (epochs_for, load_data, make_parser,
-                                  parse_args, run_example)
-except ImportError:  # run as a script: examples/ is on sys.path
-    from _common import (epochs_for, load_data, make_parser, parse_args,
-                         run_example)
+# examples/ is on sys.path: run as a script or by tests/test_examples.py
+from _common import (epochs_for, load_data, make_parser, parse_args,
+                     run_example)
 from fastgrad.models import SAE
 
 EXACT_EPOCHS, BATCH_SIZE = 1, 100
