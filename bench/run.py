@@ -165,9 +165,10 @@ def main(argv=None):
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores): absolute "
               f"figures are unreliable, compare ratios from this run only"
               + ("" if os.environ.get("OMP_WAIT_POLICY") else
-                 "; OpenMP threads that spin while waiting (the default) "
-                 "can lose whole time slices at every parallel region here, "
-                 "OMP_WAIT_POLICY=passive avoids that"))
+                 "; OpenMP threads that spin while waiting (fastgrad's "
+                 "workers spin for about 1 ms) can lose whole time slices "
+                 "at every parallel region here, OMP_WAIT_POLICY=passive "
+                 "avoids that"))
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
 
     all_rows, failures, skipped = [], [], []

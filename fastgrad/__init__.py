@@ -9,16 +9,27 @@
 """
 import os as _os
 
-# OpenMP workers that busy-wait between parallel regions (libgomp's default)
-# take the cores from every other thread and process: measured here, an MLP
-# step at batch 256 on 2 threads took 16 ms instead of 2 ms, on a machine
-# with other work. Workers sleep instead unless the user chose a policy. The
-# OpenMP runtime reads this once, when it loads with fastgrad._kernels.
-if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
-    _os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+# How long an OpenMP worker spins for the next parallel region before it
+# sleeps. Sleeping workers (OMP_WAIT_POLICY=passive) take 50 us and more to
+# wake on this kind of virtual machine, which made every 2-thread product
+# about as slow as one thread; spinning for ever (GCC's default 300,000 spins,
+# about 11 ms here, or "active") takes a core from NumPy's BLAS and from
+# other processes. 30,000 spins (about 1 ms here) bridge the Python work
+# between two kernels of a training step. libgomp reads the variable once,
+# when fastgrad._kernels loads it; it is removed again so that other
+# libraries in the process (PyTorch's own libgomp) keep their defaults.
+# Set OMP_WAIT_POLICY or GOMP_SPINCOUNT yourself to choose otherwise.
+_SPIN_DEFAULT = not ({"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(_os.environ))
+if _SPIN_DEFAULT:
+    _os.environ["GOMP_SPINCOUNT"] = "30000"
+try:
+    from fastgrad._kernels import (get_num_threads, openmp_enabled,
+                                   set_num_threads)
+finally:
+    if _SPIN_DEFAULT:
+        del _os.environ["GOMP_SPINCOUNT"]
 
 from fastgrad._version import __version__
-from fastgrad._kernels import get_num_threads, openmp_enabled, set_num_threads
 from fastgrad.tensor import Tensor, no_grad, is_grad_enabled, tensor
 from fastgrad import ops
 from fastgrad.gradcheck import gradcheck, GradcheckError
