@@ -622,6 +622,15 @@ typedef struct {
     T *c;
 } FG_SFX(fg_problem);
 
+/* The epilogue of a product on rows [i0, i1) x columns [j0, j1) of C. */
+static void
+FG_SFX(fg_epilogue_block)(const FG_SFX(fg_problem) *pr, ptrdiff_t i0,
+                          ptrdiff_t i1, ptrdiff_t j0, ptrdiff_t j1)
+{
+    FG_SFX(fg_epilogue)(pr->c + i0 * pr->ldc + j0, pr->ldc, i1 - i0, j1 - j0,
+                        pr->bias ? pr->bias + j0 : NULL, pr->act);
+}
+
 /* ------------------------------------------------------------------ */
 /* Unpacked AVX2 paths for small problems, where packing does not pay  */
 /* ------------------------------------------------------------------ */
@@ -978,11 +987,10 @@ FG_SFX(fg_direct_unit)(const FG_SFX(fg_problem) *pr,
     const ptrdiff_t a_cs = pr->trans_a ? pr->lda : 1;
     const ptrdiff_t i_begin = (unit % grid->row_units) * grid->unit_m;
     const ptrdiff_t i_end = FG_MIN(pr->m, i_begin + grid->unit_m);
-    ptrdiff_t j_begin = (unit / grid->row_units) * grid->unit_n;
-    const ptrdiff_t j_end = FG_MIN(pr->n, j_begin + grid->unit_n);
-    const int has_epilogue = pr->bias != NULL || pr->act != FG_ACT_NONE;
+    const ptrdiff_t j_unit = (unit / grid->row_units) * grid->unit_n;
+    const ptrdiff_t j_end = FG_MIN(pr->n, j_unit + grid->unit_n);
     const ptrdiff_t chunk = FG_SFX(fg_row_chunk)(pr->k, FG_DIRECT_MR);
-    ptrdiff_t i0, j0, ic;
+    ptrdiff_t i0, j0, ic, j_begin = j_unit;
 
     j0 = j_begin;
     if (pr->m == 1) {
@@ -990,32 +998,27 @@ FG_SFX(fg_direct_unit)(const FG_SFX(fg_problem) *pr,
         for (; j0 + 4 * FG_LANES <= j_end; j0 += 4 * FG_LANES) {
             FG_SFX(fg_direct_row4)(pr->k, pr->a, a_cs, pr->b + j0, pr->ldb,
                                    pr->c + j0, pr->alpha, pr->beta);
-            if (has_epilogue) {
-                FG_SFX(fg_epilogue)(pr->c + j0, pr->ldc, 1, 4 * FG_LANES,
-                                    pr->bias ? pr->bias + j0 : NULL,
-                                    pr->act);
-            }
         }
         j_begin = j0;
     }
-    for (ic = i_begin; ic < i_end; ic += chunk)
-    for (j0 = j_begin; j0 < j_end; j0 += grid->tile_n) {
-        const int cols = (int)FG_MIN(grid->tile_n, j_end - j0);
-        const int nvec = cols > FG_LANES ? 2 : 1;
-        const int tail = cols % FG_LANES;
-        const int kind = 2 * (nvec - 1) + (tail != 0);
-        for (i0 = ic; i0 < FG_MIN(i_end, ic + chunk); i0 += FG_DIRECT_MR) {
-            const int rows = (int)FG_MIN(FG_DIRECT_MR, i_end - i0);
-            T *c_tile = pr->c + i0 * pr->ldc + j0;
-            FG_SFX(fg_direct_table)[rows - 1][kind](
-                tail, pr->k, pr->a + i0 * a_rs, a_rs, a_cs, pr->b + j0,
-                pr->ldb, c_tile, pr->ldc, pr->alpha, pr->beta);
-            if (has_epilogue) {
-                FG_SFX(fg_epilogue)(c_tile, pr->ldc, rows, cols,
-                                    pr->bias ? pr->bias + j0 : NULL,
-                                    pr->act);
+    for (ic = i_begin; ic < i_end; ic += chunk) {
+        const ptrdiff_t ic_end = FG_MIN(i_end, ic + chunk);
+        for (j0 = j_begin; j0 < j_end; j0 += grid->tile_n) {
+            const int cols = (int)FG_MIN(grid->tile_n, j_end - j0);
+            const int nvec = cols > FG_LANES ? 2 : 1;
+            const int tail = cols % FG_LANES;
+            const int kind = 2 * (nvec - 1) + (tail != 0);
+            for (i0 = ic; i0 < ic_end; i0 += FG_DIRECT_MR) {
+                const int rows = (int)FG_MIN(FG_DIRECT_MR, i_end - i0);
+                FG_SFX(fg_direct_table)[rows - 1][kind](
+                    tail, pr->k, pr->a + i0 * a_rs, a_rs, a_cs,
+                    pr->b + j0, pr->ldb, pr->c + i0 * pr->ldc + j0,
+                    pr->ldc, pr->alpha, pr->beta);
             }
         }
+        /* The epilogue once per chunk of rows (still in cache), on long
+         * rows: per tile it cost more than the product. */
+        FG_SFX(fg_epilogue_block)(pr, ic, ic_end, j_unit, j_end);
     }
 }
 
@@ -1028,25 +1031,23 @@ FG_SFX(fg_dot_unit)(const FG_SFX(fg_problem) *pr, const FG_SFX(fg_grid) *grid,
     const ptrdiff_t j_begin = (unit / grid->row_units) * grid->unit_n;
     const ptrdiff_t i_end = FG_MIN(pr->m, i_begin + grid->unit_m);
     const ptrdiff_t j_end = FG_MIN(pr->n, j_begin + grid->unit_n);
-    const int has_epilogue = pr->bias != NULL || pr->act != FG_ACT_NONE;
     const ptrdiff_t chunk = FG_SFX(fg_row_chunk)(pr->k, FG_DOT_MR);
     ptrdiff_t i0, j0, ic;
 
-    for (ic = i_begin; ic < i_end; ic += chunk)
-    for (j0 = j_begin; j0 < j_end; j0 += FG_DOT_NR) {
-        const int cols = (int)FG_MIN(FG_DOT_NR, j_end - j0);
-        for (i0 = ic; i0 < FG_MIN(i_end, ic + chunk); i0 += FG_DOT_MR) {
-            const int rows = (int)FG_MIN(FG_DOT_MR, i_end - i0);
-            T *c_tile = pr->c + i0 * pr->ldc + j0;
-            FG_SFX(fg_dot_table)[rows - 1][cols - 1](
-                pr->k, pr->a + i0 * pr->lda, pr->lda, pr->b + j0 * pr->ldb,
-                pr->ldb, c_tile, pr->ldc, pr->alpha, pr->beta);
-            if (has_epilogue) {
-                FG_SFX(fg_epilogue)(c_tile, pr->ldc, rows, cols,
-                                    pr->bias ? pr->bias + j0 : NULL,
-                                    pr->act);
+    for (ic = i_begin; ic < i_end; ic += chunk) {
+        const ptrdiff_t ic_end = FG_MIN(i_end, ic + chunk);
+        for (j0 = j_begin; j0 < j_end; j0 += FG_DOT_NR) {
+            const int cols = (int)FG_MIN(FG_DOT_NR, j_end - j0);
+            for (i0 = ic; i0 < ic_end; i0 += FG_DOT_MR) {
+                const int rows = (int)FG_MIN(FG_DOT_MR, i_end - i0);
+                FG_SFX(fg_dot_table)[rows - 1][cols - 1](
+                    pr->k, pr->a + i0 * pr->lda, pr->lda,
+                    pr->b + j0 * pr->ldb, pr->ldb,
+                    pr->c + i0 * pr->ldc + j0, pr->ldc, pr->alpha,
+                    pr->beta);
             }
         }
+        FG_SFX(fg_epilogue_block)(pr, ic, ic_end, j_begin, j_end);
     }
 }
 
@@ -1201,7 +1202,6 @@ FG_SFX(fg_packed_unit)(const FG_SFX(fg_gemm_config) *cfg,
     const ptrdiff_t mr = cfg->mr, nr = cfg->nr;
     const ptrdiff_t m = pr->m, n = pr->n, k = pr->k, ldc = pr->ldc;
     const T alpha = pr->alpha, beta = pr->beta;
-    const int has_epilogue = pr->bias != NULL || pr->act != FG_ACT_NONE;
     const ptrdiff_t i_begin = (unit % grid->row_units) * grid->unit_m;
     const ptrdiff_t j_begin = (unit / grid->row_units) * grid->unit_n;
     const ptrdiff_t i_end = FG_MIN(m, i_begin + grid->unit_m);
@@ -1271,12 +1271,10 @@ FG_SFX(fg_packed_unit)(const FG_SFX(fg_gemm_config) *cfg,
                             }
                         }
                     }
-                    if (last && has_epilogue) {
-                        FG_SFX(fg_epilogue)(c_tile, ldc, rows, cols,
-                                            pr->bias ? pr->bias + j0 : NULL,
-                                            pr->act);
-                    }
                 }
+            }
+            if (last) {
+                FG_SFX(fg_epilogue_block)(pr, ic, ic + mc, j_begin, j_end);
             }
         }
     }
