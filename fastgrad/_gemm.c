@@ -536,7 +536,20 @@ FG_SFX(fg_pack_a)(int trans_a, const T *a, ptrdiff_t lda, ptrdiff_t m,
         return;
     }
 #endif
-    if (trans_a) {
+    if (trans_a && rows == 6 && mr == 6) {
+        /* The common case, with a fixed trip count the compiler unrolls. */
+        for (p = 0; p < kc; p++) {
+            const T *src = a + (p0 + p) * lda + i0;
+            T *d = dst + p * 6;
+            d[0] = src[0];
+            d[1] = src[1];
+            d[2] = src[2];
+            d[3] = src[3];
+            d[4] = src[4];
+            d[5] = src[5];
+        }
+    }
+    else if (trans_a) {
         /* op(A)[i, p] = a[p, i]: rows of a hold columns of op(A). */
         for (p = 0; p < kc; p++) {
             const T *src = a + (p0 + p) * lda + i0;
@@ -582,6 +595,23 @@ FG_SFX(fg_pack_b)(int trans_b, const T *b, ptrdiff_t ldb, ptrdiff_t n,
         for (; s < nr; s++) {
             for (p = 0; p < kc; p++) {
                 dst[p * nr + s] = (T)0;
+            }
+        }
+    }
+    else if (cols == nr && (nr == 8 || nr == 16)) {
+        /* Full panels, with fixed trip counts the compiler vectorizes. */
+        for (p = 0; p < kc; p++) {
+            const T *src = b + (p0 + p) * ldb + j0;
+            T *d = dst + p * nr;
+            if (nr == 16) {
+                for (s = 0; s < 16; s++) {
+                    d[s] = src[s];
+                }
+            }
+            else {
+                for (s = 0; s < 8; s++) {
+                    d[s] = src[s];
+                }
             }
         }
     }
@@ -1151,37 +1181,56 @@ FG_SFX(fg_gemm_naive)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
 }
 
 /* Work units of the packed product: a grid of row blocks x column blocks
- * of C, fixed by the shape (never by the thread count). Each unit packs
- * its own panels into its thread's buffers, so threads never wait for each
- * other inside a product (on a busy machine a barrier waits for the slowest
- * thread, again and again); the price is packing a panel of A once per
- * column block and of B once per row block. */
+ * of C. Each unit packs its own panels into its thread's buffers, so
+ * threads never wait for each other inside a product (on a busy machine a
+ * barrier waits for the slowest thread, again and again); the price is
+ * packing a panel of op(A) once per column block and of op(B) once per row
+ * block, so one thread gets as few units as the blocking allows and more
+ * threads split the dimension whose duplicated operand is smaller. Unit
+ * edges fall on tile edges, so every element of C is computed the same way
+ * whatever the grid: results do not depend on the thread count. */
 typedef struct {
     ptrdiff_t unit_m, unit_n, row_units, n_units;
 } FG_SFX(fg_packed_grid);
 
+/* Units along one dimension: `units`, or more until units * other reaches
+ * want, keeping at least min_tiles tiles per unit. */
+static ptrdiff_t
+FG_SFX(fg_split_units)(ptrdiff_t units, ptrdiff_t other, ptrdiff_t want,
+                       ptrdiff_t tiles, ptrdiff_t min_tiles)
+{
+    ptrdiff_t split;
+    if (units * other >= want) {
+        return units;
+    }
+    split = FG_MIN(FG_CEIL_DIV(want, other), FG_CEIL_DIV(tiles, min_tiles));
+    return split > units ? split : units;
+}
+
 static FG_SFX(fg_packed_grid)
 FG_SFX(fg_packed_plan)(const FG_SFX(fg_gemm_config) *cfg, ptrdiff_t m,
-                       ptrdiff_t n)
+                       ptrdiff_t n, int n_threads)
 {
-    const ptrdiff_t want = 4;   /* units, for dynamic balance */
+    /* Two units per thread, for dynamic balance on a busy machine. */
+    const ptrdiff_t want = n_threads > 1 ? 2 * n_threads : 1;
     const ptrdiff_t row_tiles = FG_CEIL_DIV(m, cfg->mr);
     const ptrdiff_t col_tiles = FG_CEIL_DIV(n, cfg->nr);
     ptrdiff_t col_units = FG_CEIL_DIV(n, cfg->nc);
     ptrdiff_t row_units = FG_CEIL_DIV(m, 4 * cfg->mc);
     FG_SFX(fg_packed_grid) grid;
 
-    if (row_units * col_units < want) {
-        /* Split rows first (at least 8 tiles of rows per unit). */
-        row_units = FG_MIN(FG_CEIL_DIV(want, col_units),
-                           FG_CEIL_DIV(row_tiles, 8));
-        row_units = row_units < 1 ? 1 : row_units;
+    if (m < n) {
+        /* op(A) (m x k) is the smaller operand to pack twice. */
+        col_units = FG_SFX(fg_split_units)(col_units, row_units, want,
+                                           col_tiles, 4);
+        row_units = FG_SFX(fg_split_units)(row_units, col_units, want,
+                                           row_tiles, 8);
     }
-    if (row_units * col_units < want) {
-        /* Then columns (at least 4 tiles of columns per unit). */
-        col_units = FG_MIN(FG_CEIL_DIV(want, row_units),
-                           FG_CEIL_DIV(col_tiles, 4));
-        col_units = col_units < 1 ? 1 : col_units;
+    else {
+        row_units = FG_SFX(fg_split_units)(row_units, col_units, want,
+                                           row_tiles, 8);
+        col_units = FG_SFX(fg_split_units)(col_units, row_units, want,
+                                           col_tiles, 4);
     }
     grid.unit_m = FG_CEIL_DIV(row_tiles, row_units) * cfg->mr;
     grid.unit_n = FG_CEIL_DIV(col_tiles, col_units) * cfg->nr;
@@ -1351,7 +1400,7 @@ FG_SFX(fg_gemm_any)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
     }
 #endif
     cfg = FG_SFX(fg_choose_config)();
-    grid = FG_SFX(fg_packed_plan)(&cfg, m, n);
+    grid = FG_SFX(fg_packed_plan)(&cfg, m, n, n_threads);
     if (grid.n_units < 2) {
         n_threads = 1;
     }
