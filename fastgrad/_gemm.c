@@ -15,12 +15,12 @@
  * and B along k (op(A) = A, op(B) = B^T, as in x W^T).
  *
  * Threads and determinism: C is cut into work units (blocks of rows x
- * columns) by the shape alone, never by the thread count; threads take
- * units dynamically, each unit packing its own panels, so no thread ever
- * waits for another inside a product. Every element of C is computed by
- * one thread with the same sequence of operations, K blocks in order; K is
- * never split across threads, so results are bitwise identical for any
- * number of threads.
+ * columns, edges on tile edges); threads take units dynamically, each unit
+ * packing its own panels, so no thread ever waits for another inside a
+ * product. Every element of C is computed by one thread with the same
+ * sequence of operations, K blocks in order, whatever the grid; K is never
+ * split across threads, so results are bitwise identical for any number of
+ * threads.
  *
  * This file is a template: it includes itself twice, once per type.
  */
