@@ -1395,7 +1395,10 @@ FG_SFX(fg_gemm_any)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
             /* Measured on Zen 4 (see docs/readme/gemm.md): without
              * packing, B read by rows wins while a k x 16 panel of B stays
              * in L1 or A is a few rows; the dot form wins while B (n x k)
-             * stays in L2 and k is long enough to pay for the lane sums. */
+             * stays in L2 and k is long enough to pay for the lane sums
+             * (in float64 a 3 x 4 tile's rows overflow L1 at k = 784 and
+             * the packed path wins from about 64 rows: 33.5 -> 38 GFLOP/s
+             * at 256 x 784 x 100 on one thread). */
             if (!trans_b && (force_small || k <= 160 || m <= 16)) {
                 FG_SFX(fg_gemm_unpacked)(&pr, 0, n_threads);
                 return;
@@ -1404,7 +1407,8 @@ FG_SFX(fg_gemm_any)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
             if (trans_b && !trans_a
                 && (force_small || m <= 16
                     || (k >= 384 && b_bytes <= 524288.0)
-                    || (k >= 384 && m <= 256 && b_bytes <= 786432.0))) {
+                    || (k >= 384 && m <= (FG_IS_F32 ? 256 : 64)
+                        && b_bytes <= 786432.0))) {
                 FG_SFX(fg_gemm_unpacked)(&pr, 1, n_threads);
                 return;
             }
