@@ -49,9 +49,6 @@
 /* Largest micro-tile of any kernel (AVX-512 float32: 6 x 32). */
 #define FG_MAX_TILE 192
 #define FG_ALIGN 64
-/* Below this many flops a product runs on one thread: waking a second
- * thread costs microseconds, more on a busy machine. */
-#define FG_GEMM_PARALLEL_MIN_WORK 2.0e6
 /* malloc aligned to FG_ALIGN bytes; the original pointer sits just before
  * the returned block. Free with fg_aligned_free. */
 static void *fg_aligned_malloc(size_t bytes)
@@ -1364,7 +1361,7 @@ FG_SFX(fg_gemm_any)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
         return;
     }
     work = 2.0 * (double)m * (double)n * (double)k;
-    n_threads = work < FG_GEMM_PARALLEL_MIN_WORK ? 1 : fg_threads_for(work);
+    n_threads = fg_threads_for(work);
     pr.trans_a = trans_a;
     pr.trans_b = trans_b;
     pr.act = act;

@@ -17,9 +17,9 @@ static inline int omp_get_num_threads(void) { return 1; }
 static inline int omp_get_max_threads(void) { return 1; }
 #endif
 
-/* Below this many floating-point operations (about 30 us of one core) a
- * job runs on one thread: waking the sleeping OpenMP workers (passive wait
- * policy, see fastgrad/__init__.py) costs tens of microseconds. */
+/* Below this many floating-point operations (about 15 us of one core) a
+ * job runs on one thread: a parallel region costs a few microseconds while
+ * the workers spin (see fastgrad/__init__.py) and tens once they sleep. */
 #define FG_PARALLEL_MIN_WORK 1.0e6
 
 /* The thread count set by fastgrad.set_num_threads (1 in a serial build). */
