@@ -8,6 +8,7 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "_rbm.h"
@@ -15,6 +16,7 @@
 #include "_omp.h"
 #include "_simd.h"
 #include "_gemm.h"
+#include "_sparse.h"
 
 #if FG_HAVE_X86_DISPATCH
 #include <immintrin.h>
@@ -25,6 +27,8 @@
 #define FG_RNG_CHUNK 1024
 /* Philox blocks per buffer of the Gibbs sampler. */
 #define FG_GIBBS_BLOCKS 256
+/* Bias columns per task of the CD update. */
+#define FG_BIAS_CHUNK 128
 
 static void
 philox_blocks_generic(uint32_t *out, size_t n_blocks, uint32_t c0,
@@ -197,10 +201,60 @@ FG_DEFINE_FILL(float, f32)
 FG_DEFINE_FILL(double, f64)
 
 /* ------------------------------------------------------------------------
- * Block Gibbs sampling of a binary RBM: each half-step is one GEMM with the
- * bias and the sigmoid fused (fg_gemm_bias_act, _gemm.h), then a parallel
- * pass over rows that draws the Bernoulli samples.
+ * Block Gibbs sampling of a binary RBM: each half-step is one product with
+ * the bias and the sigmoid fused, then a parallel pass over rows that draws
+ * the Bernoulli samples. The product is a GEMM (fg_gemm_bias_act, _gemm.h)
+ * or, when fewer than FG_SPARSE_MAX_DENSITY of its inputs are nonzero (data
+ * pixels, sampled units), a sparse product that skips the zeros
+ * (fg_sparse_rows_gemm, _sparse.h) and needs W^T for the visible-to-hidden
+ * direction, transposed once per call when first needed.
  * ---------------------------------------------------------------------- */
+
+/* Scratch of the sparse half-steps; all NULL when it could not be
+ * allocated (then every half-step is a GEMM). */
+struct gibbs_work {
+    uint32_t *index;    /* batch x max(n_vis, n_hid) nonzero columns */
+    void *value;        /* batch x max(n_vis, n_hid) their values */
+    uint32_t *count;    /* batch */
+    void *weight_t;     /* n_vis x n_hid: W^T, once transposed */
+    int transposed;
+};
+
+static void
+gibbs_work_free(struct gibbs_work *work)
+{
+    free(work->index);
+    free(work->value);
+    free(work->count);
+    free(work->weight_t);
+}
+
+static void
+gibbs_work_init(struct gibbs_work *work, size_t batch, size_t n_vis,
+                size_t n_hid, size_t item)
+{
+    size_t widest = n_vis > n_hid ? n_vis : n_hid;
+    work->transposed = 0;
+    work->index = NULL;
+    work->value = NULL;
+    work->count = NULL;
+    work->weight_t = NULL;
+    if (widest >= UINT32_MAX) {
+        return;
+    }
+    work->index = malloc(batch * widest * sizeof(uint32_t));
+    work->value = malloc(batch * widest * item);
+    work->count = malloc(batch * sizeof(uint32_t));
+    work->weight_t = malloc(n_vis * n_hid * item);
+    if (work->index == NULL || work->value == NULL || work->count == NULL
+            || work->weight_t == NULL) {
+        gibbs_work_free(work);
+        work->index = NULL;
+        work->value = NULL;
+        work->count = NULL;
+        work->weight_t = NULL;
+    }
+}
 
 #define FG_DEFINE_GIBBS(T, SUFFIX)                                            \
 /* samples[i, j] := [U < probs[i, j]], U word j % 4 of Philox((j / 4,        \
@@ -232,6 +286,41 @@ sample_rows_##SUFFIX(const T *probs, T *samples, size_t rows, size_t cols,    \
     }                                                                         \
 }                                                                             \
                                                                               \
+/* probs := sigmoid(inputs W^T + c) (to_hidden) or sigmoid(inputs W + b),    \
+ * inputs (batch, n_in); sparse when few inputs are nonzero. */              \
+static void                                                                   \
+half_step_##SUFFIX(struct gibbs_work *work, size_t batch, size_t n_vis,      \
+                   size_t n_hid, int to_hidden, const T *inputs,              \
+                   const T *weight, const T *bias, T *probs)                  \
+{                                                                             \
+    const size_t n_in = to_hidden ? n_vis : n_hid;                            \
+    const size_t n_out = to_hidden ? n_hid : n_vis;                           \
+    if (work->index != NULL) {                                                \
+        size_t nonzeros = fg_row_nonzeros_##SUFFIX(                          \
+            inputs, batch, n_in, work->index, (T *)work->value, work->count); \
+        if ((double)nonzeros < FG_SPARSE_MAX_DENSITY * (double)batch          \
+                               * (double)n_in) {                              \
+            const T *rows = weight;                                           \
+            if (to_hidden) {                                                  \
+                if (!work->transposed)                                        \
+                    fg_transpose_##SUFFIX(n_hid, n_vis, weight,               \
+                                          (T *)work->weight_t);               \
+                work->transposed = 1;                                         \
+                rows = (const T *)work->weight_t;                             \
+            }                                                                 \
+            fg_sparse_rows_gemm_##SUFFIX(batch, n_out, n_in, work->index,     \
+                                         (const T *)work->value, work->count, \
+                                         rows, bias, FG_ACT_SIGMOID, probs);  \
+            return;                                                           \
+        }                                                                     \
+    }                                                                         \
+    fg_gemm_bias_act_##SUFFIX(0, to_hidden, (ptrdiff_t)batch,                 \
+                              (ptrdiff_t)n_out, (ptrdiff_t)n_in, (T)1,        \
+                              inputs, (ptrdiff_t)n_in, weight,                \
+                              (ptrdiff_t)n_vis, (T)0, probs,                  \
+                              (ptrdiff_t)n_out, bias, FG_ACT_SIGMOID);        \
+}                                                                             \
+                                                                              \
 /* k steps of block Gibbs sampling from v0 (see _rbm.h). */                   \
 void                                                                          \
 fg_rbm_gibbs_##SUFFIX(size_t batch, size_t n_vis, size_t n_hid, const T *v0, \
@@ -242,16 +331,15 @@ fg_rbm_gibbs_##SUFFIX(size_t batch, size_t n_vis, size_t n_hid, const T *v0, \
                       T *hk_probs, T *hk_samples, T *scratch)                 \
 {                                                                             \
     const uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);         \
-    const ptrdiff_t m = (ptrdiff_t)batch, nv = (ptrdiff_t)n_vis;              \
-    const ptrdiff_t nh = (ptrdiff_t)n_hid;                                    \
     const T *hidden = h0_samples;                                             \
+    struct gibbs_work work;                                                   \
     int t;                                                                    \
     if (batch == 0)                                                           \
         return;                                                               \
+    gibbs_work_init(&work, batch, n_vis, n_hid, sizeof(T));                   \
     /* h0 = sigmoid(v0 W^T + c) */                                            \
-    fg_gemm_bias_act_##SUFFIX(0, 1, m, nh, nv, (T)1, v0, nv, weight, nv,     \
-                              (T)0, h0_probs, nh, hid_bias,                   \
-                              FG_ACT_SIGMOID);                                \
+    half_step_##SUFFIX(&work, batch, n_vis, n_hid, 1, v0, weight, hid_bias,  \
+                       h0_probs);                                             \
     if (h0_samples != NULL)                                                   \
         sample_rows_##SUFFIX(h0_probs, h0_samples, batch, n_hid, k0, k1,     \
                              row_offset, 0, counter);                         \
@@ -259,20 +347,29 @@ fg_rbm_gibbs_##SUFFIX(size_t batch, size_t n_vis, size_t n_hid, const T *v0, \
         /* the last hidden sample only when asked for (hk_samples) */       \
         T *h_out = t < k && hk_samples == NULL ? scratch : hk_samples;       \
         /* vt = sigmoid(h(t-1) W + b) */                                      \
-        fg_gemm_bias_act_##SUFFIX(0, 0, m, nv, nh, (T)1, hidden, nh, weight, \
-                                  nv, (T)0, vk_probs, nv, vis_bias,           \
-                                  FG_ACT_SIGMOID);                            \
+        half_step_##SUFFIX(&work, batch, n_vis, n_hid, 0, hidden, weight,    \
+                           vis_bias, vk_probs);                               \
         sample_rows_##SUFFIX(vk_probs, vk_samples, batch, n_vis, k0, k1,     \
                              row_offset, (uint32_t)(2 * t - 1), counter);     \
         /* ht = sigmoid(vt W^T + c) */                                        \
-        fg_gemm_bias_act_##SUFFIX(0, 1, m, nh, nv, (T)1, vk_samples, nv,     \
-                                  weight, nv, (T)0, hk_probs, nh, hid_bias,   \
-                                  FG_ACT_SIGMOID);                            \
+        half_step_##SUFFIX(&work, batch, n_vis, n_hid, 1, vk_samples,        \
+                           weight, hid_bias, hk_probs);                       \
         if (h_out != NULL)                                                    \
             sample_rows_##SUFFIX(hk_probs, h_out, batch, n_hid, k0, k1,      \
                                  row_offset, (uint32_t)(2 * t), counter);     \
         hidden = h_out;                                                       \
     }                                                                         \
+    gibbs_work_free(&work);                                                   \
+}                                                                             \
+                                                                              \
+/* The number of nonzeros of a[0 .. n). */                                    \
+static size_t                                                                 \
+count_nonzeros_##SUFFIX(const T *a, size_t n)                                 \
+{                                                                             \
+    size_t i, count = 0;                                                      \
+    for (i = 0; i < n; i++)                                                   \
+        count += a[i] != (T)0;                                                \
+    return count;                                                             \
 }                                                                             \
                                                                               \
 /* Contrastive-divergence update with momentum (see _rbm.h). */              \
@@ -289,10 +386,21 @@ fg_rbm_cd_update_##SUFFIX(size_t batch, size_t n_vis, size_t n_hid,          \
     const ptrdiff_t n_weights = nh * nv;                                      \
     const T mom = (T)momentum, decay = (T)(learning_rate * weight_decay);     \
     const T scale = batch > 0 ? (T)(learning_rate / (double)batch) : (T)0;   \
+    const ptrdiff_t n_bias_chunks = (nv + FG_BIAS_CHUNK - 1) / FG_BIAS_CHUNK  \
+                                    + (nh + FG_BIAS_CHUNK - 1)                \
+                                      / FG_BIAS_CHUNK;                        \
     ptrdiff_t i, j;                                                           \
     int n_threads;                                                            \
     T beta = mom;                                                             \
-    if (decay != (T)0) {                                                      \
+    /* the weights by the sparse kernel when v0 and vk have few nonzeros */  \
+    const int sparse = batch > 0                                              \
+        && (double)(count_nonzeros_##SUFFIX(v0, batch * n_vis)                \
+                    + count_nonzeros_##SUFFIX(vk, batch * n_vis))             \
+           < FG_SPARSE_MAX_DENSITY * 2.0 * (double)batch * (double)n_vis     \
+        && fg_sparse_cd_weights_##SUFFIX(batch, n_vis, n_hid, v0, h0, vk,    \
+                                         hk, weight, weight_velocity, mom,    \
+                                         decay, scale) == 0;                  \
+    if (!sparse && decay != (T)0) {                                           \
         /* V := momentum V - lr wd W */                                       \
         n_threads = fg_threads_for((double)n_weights);                        \
         _Pragma("omp parallel for schedule(static) num_threads(n_threads)")   \
@@ -301,34 +409,51 @@ fg_rbm_cd_update_##SUFFIX(size_t batch, size_t n_vis, size_t n_hid,          \
                                  - decay * weight[i];                         \
         beta = (T)1;                                                          \
     }                                                                         \
-    /* V := beta V + lr/B h0^T v0 - lr/B hk^T vk */                           \
-    fg_gemm_##SUFFIX(1, 0, nh, nv, m, scale, h0, nh, v0, nv, beta,            \
-                     weight_velocity, nv);                                    \
-    fg_gemm_##SUFFIX(1, 0, nh, nv, m, -scale, hk, nh, vk, nv, (T)1,           \
-                     weight_velocity, nv);                                    \
+    if (!sparse) {                                                            \
+        /* V := beta V + lr/B h0^T v0 - lr/B hk^T vk */                       \
+        fg_gemm_##SUFFIX(1, 0, nh, nv, m, scale, h0, nh, v0, nv, beta,        \
+                         weight_velocity, nv);                                \
+        fg_gemm_##SUFFIX(1, 0, nh, nv, m, -scale, hk, nh, vk, nv, (T)1,       \
+                         weight_velocity, nv);                                \
+    }                                                                         \
     /* W += V; biases: column sums over the batch, each column summed in      \
-     * row order by one thread. One parallel region for both. */              \
+     * row order by one thread (rows outer, so the loads are contiguous).     \
+     * One parallel region for both. */                                       \
     n_threads = fg_threads_for((double)n_weights                              \
                                + 2.0 * (double)m * (double)(nv + nh));        \
     _Pragma("omp parallel num_threads(n_threads)")                            \
     {                                                                         \
-        _Pragma("omp for schedule(static) nowait")                            \
-        for (i = 0; i < n_weights; i++)                                       \
-            weight[i] += weight_velocity[i];                                  \
+        if (!sparse) {                                                        \
+            _Pragma("omp for schedule(static) nowait")                        \
+            for (i = 0; i < n_weights; i++)                                   \
+                weight[i] += weight_velocity[i];                              \
+        }                                                                     \
         _Pragma("omp for schedule(static)")                                   \
-        for (j = 0; j < nv + nh; j++) {                                       \
-            const T *pos = j < nv ? v0 + j : h0 + (j - nv);                   \
-            const T *neg = j < nv ? vk + j : hk + (j - nv);                   \
-            const ptrdiff_t stride = j < nv ? nv : nh;                        \
-            T *bias = j < nv ? vis_bias + j : hid_bias + (j - nv);            \
-            T *velocity = j < nv ? vis_velocity + j                           \
-                                 : hid_velocity + (j - nv);                   \
-            T sum = (T)0;                                                     \
-            ptrdiff_t r;                                                      \
+        for (j = 0; j < n_bias_chunks; j++) {                                 \
+            /* chunk j: FG_BIAS_CHUNK columns of b (first) or of c */        \
+            const ptrdiff_t vis_chunks = (nv + FG_BIAS_CHUNK - 1)             \
+                                         / FG_BIAS_CHUNK;                     \
+            const int visible = j < vis_chunks;                               \
+            const ptrdiff_t width = visible ? nv : nh;                        \
+            const ptrdiff_t c0 = (visible ? j : j - vis_chunks)               \
+                                 * FG_BIAS_CHUNK;                             \
+            const ptrdiff_t len = width - c0 < FG_BIAS_CHUNK                  \
+                                  ? width - c0 : FG_BIAS_CHUNK;               \
+            const T *pos = (visible ? v0 : h0) + c0;                          \
+            const T *neg = (visible ? vk : hk) + c0;                          \
+            T *bias = (visible ? vis_bias : hid_bias) + c0;                   \
+            T *velocity = (visible ? vis_velocity : hid_velocity) + c0;       \
+            T sum[FG_BIAS_CHUNK];                                             \
+            ptrdiff_t r, c;                                                   \
+            for (c = 0; c < len; c++)                                         \
+                sum[c] = (T)0;                                                \
             for (r = 0; r < m; r++)                                           \
-                sum += pos[r * stride] - neg[r * stride];                     \
-            *velocity = mom * *velocity + scale * sum;                        \
-            *bias += *velocity;                                               \
+                for (c = 0; c < len; c++)                                     \
+                    sum[c] += pos[r * width + c] - neg[r * width + c];        \
+            for (c = 0; c < len; c++) {                                       \
+                velocity[c] = mom * velocity[c] + scale * sum[c];             \
+                bias[c] += velocity[c];                                       \
+            }                                                                 \
         }                                                                     \
     }                                                                         \
 }
