@@ -396,7 +396,7 @@ fg_rbm_cd_update_##SUFFIX(size_t batch, size_t n_vis, size_t n_hid,          \
     const int sparse = batch > 0                                              \
         && (double)(count_nonzeros_##SUFFIX(v0, batch * n_vis)                \
                     + count_nonzeros_##SUFFIX(vk, batch * n_vis))             \
-           < FG_SPARSE_MAX_DENSITY * 2.0 * (double)batch * (double)n_vis     \
+           < FG_SPARSE_CD_MAX_DENSITY * 2.0 * (double)batch * (double)n_vis  \
         && fg_sparse_cd_weights_##SUFFIX(batch, n_vis, n_hid, v0, h0, vk,    \
                                          hk, weight, weight_velocity, mom,    \
                                          decay, scale) == 0;                  \

@@ -104,137 +104,64 @@ nonzeros_avx2(const float *a, size_t cols, uint32_t *index, float *value)
     return n;
 }
 
-/* acc[0 .. width) -/+= sum_t value[t] b[index[t] ldb + 0 .. width), t in
- * order; width <= 64, acc has 64 entries. */
-FG_TARGET_AVX2 static void
-list_axpy_avx2(const uint32_t *index, const float *value, uint32_t len,
-               const float *b, size_t ldb, size_t width, int negate,
-               float *acc)
-{
-    uint32_t t;
-    if (width == FG_SP_COLS) {
-        __m256 c0 = _mm256_loadu_ps(acc), c1 = _mm256_loadu_ps(acc + 8);
-        __m256 c2 = _mm256_loadu_ps(acc + 16);
-        __m256 c3 = _mm256_loadu_ps(acc + 24);
-        __m256 c4 = _mm256_loadu_ps(acc + 32);
-        __m256 c5 = _mm256_loadu_ps(acc + 40);
-        __m256 c6 = _mm256_loadu_ps(acc + 48);
-        __m256 c7 = _mm256_loadu_ps(acc + 56);
-        for (t = 0; t < len; t++) {
-            const float *row = b + (size_t)index[t] * ldb;
-            __m256 x = _mm256_set1_ps(negate ? -value[t] : value[t]);
-            c0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(row), c0);
-            c1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(row + 8), c1);
-            c2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(row + 16), c2);
-            c3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(row + 24), c3);
-            c4 = _mm256_fmadd_ps(x, _mm256_loadu_ps(row + 32), c4);
-            c5 = _mm256_fmadd_ps(x, _mm256_loadu_ps(row + 40), c5);
-            c6 = _mm256_fmadd_ps(x, _mm256_loadu_ps(row + 48), c6);
-            c7 = _mm256_fmadd_ps(x, _mm256_loadu_ps(row + 56), c7);
-        }
-        _mm256_storeu_ps(acc, c0);
-        _mm256_storeu_ps(acc + 8, c1);
-        _mm256_storeu_ps(acc + 16, c2);
-        _mm256_storeu_ps(acc + 24, c3);
-        _mm256_storeu_ps(acc + 32, c4);
-        _mm256_storeu_ps(acc + 40, c5);
-        _mm256_storeu_ps(acc + 48, c6);
-        _mm256_storeu_ps(acc + 56, c7);
-        return;
-    }
-    if (width <= 32) {
-        /* 4 accumulators, masked: the short last block of a row */
-        const __m256i m0 = lanes_below(width), m1 = lanes_below(
-            width > 8 ? width - 8 : 0);
-        const __m256i m2 = lanes_below(width > 16 ? width - 16 : 0);
-        const __m256i m3 = lanes_below(width > 24 ? width - 24 : 0);
-        __m256 c0 = _mm256_loadu_ps(acc), c1 = _mm256_loadu_ps(acc + 8);
-        __m256 c2 = _mm256_loadu_ps(acc + 16);
-        __m256 c3 = _mm256_loadu_ps(acc + 24);
-        for (t = 0; t < len; t++) {
-            const float *row = b + (size_t)index[t] * ldb;
-            __m256 x = _mm256_set1_ps(negate ? -value[t] : value[t]);
-            c0 = _mm256_fmadd_ps(x, _mm256_maskload_ps(row, m0), c0);
-            c1 = _mm256_fmadd_ps(x, _mm256_maskload_ps(row + 8, m1), c1);
-            c2 = _mm256_fmadd_ps(x, _mm256_maskload_ps(row + 16, m2), c2);
-            c3 = _mm256_fmadd_ps(x, _mm256_maskload_ps(row + 24, m3), c3);
-        }
-        _mm256_storeu_ps(acc, c0);
-        _mm256_storeu_ps(acc + 8, c1);
-        _mm256_storeu_ps(acc + 16, c2);
-        _mm256_storeu_ps(acc + 24, c3);
-    }
-    else {
-        /* 4 full vectors and 4 masked ones */
-        const __m256i m4 = lanes_below(width - 32), m5 = lanes_below(
-            width > 40 ? width - 40 : 0);
-        const __m256i m6 = lanes_below(width > 48 ? width - 48 : 0);
-        const __m256i m7 = lanes_below(width > 56 ? width - 56 : 0);
-        __m256 c0 = _mm256_loadu_ps(acc), c1 = _mm256_loadu_ps(acc + 8);
-        __m256 c2 = _mm256_loadu_ps(acc + 16);
-        __m256 c3 = _mm256_loadu_ps(acc + 24);
-        __m256 c4 = _mm256_loadu_ps(acc + 32);
-        __m256 c5 = _mm256_loadu_ps(acc + 40);
-        __m256 c6 = _mm256_loadu_ps(acc + 48);
-        __m256 c7 = _mm256_loadu_ps(acc + 56);
-        for (t = 0; t < len; t++) {
-            const float *row = b + (size_t)index[t] * ldb;
-            __m256 x = _mm256_set1_ps(negate ? -value[t] : value[t]);
-            c0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(row), c0);
-            c1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(row + 8), c1);
-            c2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(row + 16), c2);
-            c3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(row + 24), c3);
-            c4 = _mm256_fmadd_ps(x, _mm256_maskload_ps(row + 32, m4), c4);
-            c5 = _mm256_fmadd_ps(x, _mm256_maskload_ps(row + 40, m5), c5);
-            c6 = _mm256_fmadd_ps(x, _mm256_maskload_ps(row + 48, m6), c6);
-            c7 = _mm256_fmadd_ps(x, _mm256_maskload_ps(row + 56, m7), c7);
-        }
-        _mm256_storeu_ps(acc, c0);
-        _mm256_storeu_ps(acc + 8, c1);
-        _mm256_storeu_ps(acc + 16, c2);
-        _mm256_storeu_ps(acc + 24, c3);
-        _mm256_storeu_ps(acc + 32, c4);
-        _mm256_storeu_ps(acc + 40, c5);
-        _mm256_storeu_ps(acc + 48, c6);
-        _mm256_storeu_ps(acc + 56, c7);
-    }
-}
+/* Loads of lists_sum_avx2: vector q of `row`, whole or masked by m<q>. */
+#define FG_LOAD(q) _mm256_loadu_ps(row + 8 * (q))
+#define FG_MLOAD(q) _mm256_maskload_ps(row + 8 * (q), m##q)
+/* c<q> += x * LOAD(q) for q = q0 .. q0 + 3 */
+#define FG_FMA4(LOAD, c_a, c_b, c_c, c_d, q_a, q_b, q_c, q_d)               \
+    do {                                                                      \
+        c_a = _mm256_fmadd_ps(x, LOAD(q_a), c_a);                             \
+        c_b = _mm256_fmadd_ps(x, LOAD(q_b), c_b);                             \
+        c_c = _mm256_fmadd_ps(x, LOAD(q_c), c_c);                             \
+        c_d = _mm256_fmadd_ps(x, LOAD(q_d), c_d);                             \
+    } while (0)
+/* Both lists of lists_sum_avx2, the second one subtracted; BODY is the
+ * accumulation of one term x * row. */
+#define FG_LISTS(BODY)                                                        \
+    do {                                                                      \
+        for (t = 0; t < len0; t++) {                                          \
+            const float *row = b0 + (size_t)index0[t] * ldb;                  \
+            const __m256 x = _mm256_set1_ps(value0[t]);                       \
+            BODY;                                                             \
+        }                                                                     \
+        for (t = 0; t < len1; t++) {                                          \
+            const float *row = b1 + (size_t)index1[t] * ldb;                  \
+            const __m256 x = _mm256_set1_ps(-value1[t]);                      \
+            BODY;                                                             \
+        }                                                                     \
+    } while (0)
 
-/* acc[0 .. 64) := sum_t value0[t] h0[index0[t] ldh + 0 .. 64)
- *                 - sum_t value_k[t] hk[index_k[t] ldh + 0 .. 64),
- * the sums in list order (one column of the CD gradient, 64 hidden). */
+/* acc[0 .. width) := sum_t value0[t] b0[index0[t] ldb + 0 .. width)
+ *                  - sum_t value1[t] b1[index1[t] ldb + 0 .. width),
+ * the terms in list order; width <= 64, acc has 64 entries. Up to 8
+ * vector accumulators, masked loads only past `width`. */
 FG_TARGET_AVX2 static void
-two_lists_avx2(const uint32_t *index0, const float *value0, uint32_t len0,
-               const float *h0, const uint32_t *index_k,
-               const float *value_k, uint32_t len_k, const float *hk,
-               size_t ldh, float *acc)
+lists_sum_avx2(const uint32_t *index0, const float *value0, uint32_t len0,
+               const float *b0, const uint32_t *index1, const float *value1,
+               uint32_t len1, const float *b1, size_t ldb, size_t width,
+               float *acc)
 {
     __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0;
     __m256 c5 = c0, c6 = c0, c7 = c0;
     uint32_t t;
-    for (t = 0; t < len0; t++) {
-        const float *row = h0 + (size_t)index0[t] * ldh;
-        __m256 x = _mm256_set1_ps(value0[t]);
-        c0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(row), c0);
-        c1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(row + 8), c1);
-        c2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(row + 16), c2);
-        c3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(row + 24), c3);
-        c4 = _mm256_fmadd_ps(x, _mm256_loadu_ps(row + 32), c4);
-        c5 = _mm256_fmadd_ps(x, _mm256_loadu_ps(row + 40), c5);
-        c6 = _mm256_fmadd_ps(x, _mm256_loadu_ps(row + 48), c6);
-        c7 = _mm256_fmadd_ps(x, _mm256_loadu_ps(row + 56), c7);
+    if (width == FG_SP_COLS) {
+        FG_LISTS(FG_FMA4(FG_LOAD, c0, c1, c2, c3, 0, 1, 2, 3);
+                 FG_FMA4(FG_LOAD, c4, c5, c6, c7, 4, 5, 6, 7));
     }
-    for (t = 0; t < len_k; t++) {
-        const float *row = hk + (size_t)index_k[t] * ldh;
-        __m256 x = _mm256_set1_ps(-value_k[t]);
-        c0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(row), c0);
-        c1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(row + 8), c1);
-        c2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(row + 16), c2);
-        c3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(row + 24), c3);
-        c4 = _mm256_fmadd_ps(x, _mm256_loadu_ps(row + 32), c4);
-        c5 = _mm256_fmadd_ps(x, _mm256_loadu_ps(row + 40), c5);
-        c6 = _mm256_fmadd_ps(x, _mm256_loadu_ps(row + 48), c6);
-        c7 = _mm256_fmadd_ps(x, _mm256_loadu_ps(row + 56), c7);
+    else if (width > 32) {
+        const __m256i m4 = lanes_below(width - 32);
+        const __m256i m5 = lanes_below(width > 40 ? width - 40 : 0);
+        const __m256i m6 = lanes_below(width > 48 ? width - 48 : 0);
+        const __m256i m7 = lanes_below(width > 56 ? width - 56 : 0);
+        FG_LISTS(FG_FMA4(FG_LOAD, c0, c1, c2, c3, 0, 1, 2, 3);
+                 FG_FMA4(FG_MLOAD, c4, c5, c6, c7, 4, 5, 6, 7));
+    }
+    else {
+        const __m256i m0 = lanes_below(width);
+        const __m256i m1 = lanes_below(width > 8 ? width - 8 : 0);
+        const __m256i m2 = lanes_below(width > 16 ? width - 16 : 0);
+        const __m256i m3 = lanes_below(width > 24 ? width - 24 : 0);
+        FG_LISTS(FG_FMA4(FG_MLOAD, c0, c1, c2, c3, 0, 1, 2, 3));
     }
     _mm256_storeu_ps(acc, c0);
     _mm256_storeu_ps(acc + 8, c1);
@@ -245,6 +172,11 @@ two_lists_avx2(const uint32_t *index0, const float *value0, uint32_t len0,
     _mm256_storeu_ps(acc + 48, c6);
     _mm256_storeu_ps(acc + 56, c7);
 }
+
+#undef FG_LOAD
+#undef FG_MLOAD
+#undef FG_FMA4
+#undef FG_LISTS
 
 /* out[0 .. width) := act(acc + bias) (bias may be NULL). */
 FG_TARGET_AVX2 static void
@@ -412,24 +344,37 @@ FG_SFX(nonzeros)(const T *a, size_t cols, uint32_t *index, T *value,
     return n;
 }
 
-/* acc[0 .. width) -/+= sum_t value[t] b[index[t] ldb + 0 .. width). */
+/* acc[0 .. width) := sum_t value0[t] b0[index0[t] ldb + 0 .. width)
+ *                  - sum_t value1[t] b1[index1[t] ldb + 0 .. width). */
 static void
-FG_SFX(list_axpy)(const uint32_t *index, const T *value, uint32_t len,
-                  const T *b, size_t ldb, size_t width, int negate, T *acc,
-                  int use_avx2)
+FG_SFX(lists_sum)(const uint32_t *index0, const T *value0, uint32_t len0,
+                  const T *b0, const uint32_t *index1, const T *value1,
+                  uint32_t len1, const T *b1, size_t ldb, size_t width,
+                  T *acc, int use_avx2)
 {
     uint32_t t;
     size_t j;
 #if FG_HAVE_X86_DISPATCH && FG_IS_F32
     if (use_avx2) {
-        list_axpy_avx2(index, value, len, b, ldb, width, negate, acc);
+        lists_sum_avx2(index0, value0, len0, b0, index1, value1, len1, b1,
+                       ldb, width, acc);
         return;
     }
 #endif
     (void)use_avx2;
-    for (t = 0; t < len; t++) {
-        const T *row = b + (size_t)index[t] * ldb;
-        const T x = negate ? -value[t] : value[t];
+    for (j = 0; j < width; j++) {
+        acc[j] = (T)0;
+    }
+    for (t = 0; t < len0; t++) {
+        const T *row = b0 + (size_t)index0[t] * ldb;
+        const T x = value0[t];
+        for (j = 0; j < width; j++) {
+            acc[j] += x * row[j];
+        }
+    }
+    for (t = 0; t < len1; t++) {
+        const T *row = b1 + (size_t)index1[t] * ldb;
+        const T x = -value1[t];
         for (j = 0; j < width; j++) {
             acc[j] += x * row[j];
         }
@@ -487,9 +432,9 @@ FG_SFX(fg_sparse_rows_gemm)(size_t m, size_t n, size_t k,
         size_t r, j;
         for (r = r0; r < r1; r++) {
             T *dst = out + r * n + j0;
-            memset(acc, 0, sizeof(acc));
-            FG_SFX(list_axpy)(index + r * k, value + r * k, count[r],
-                              b + j0, n, width, 0, acc, use_avx2);
+            FG_SFX(lists_sum)(index + r * k, value + r * k, count[r],
+                              b + j0, NULL, NULL, 0, NULL, n, width, acc,
+                              use_avx2);
 #if FG_HAVE_X86_DISPATCH && FG_IS_F32
             if (use_avx2) {
                 store_act_avx2(acc, bias != NULL ? bias + j0 : NULL, width,
@@ -587,22 +532,10 @@ FG_SFX(fg_sparse_cd_weights)(size_t batch, size_t n_vis, size_t n_hid,
             size_t j, vis_done = 0, hid_done = 0;
             for (p = 0; p < n_p; p++) {
                 const size_t c = p0 + p;
-                T *acc = g + p * FG_SP_COLS;
-#if FG_HAVE_X86_DISPATCH && FG_IS_F32
-                if (use_avx2 && width == FG_SP_COLS) {
-                    two_lists_avx2(index0 + c * batch, value0 + c * batch,
-                                   count0[c], h0 + j0, index_k + c * batch,
-                                   value_k + c * batch, count_k[c], hk + j0,
-                                   n_hid, acc);
-                    continue;
-                }
-#endif
-                memset(acc, 0, FG_SP_COLS * sizeof(T));
-                FG_SFX(list_axpy)(index0 + c * batch, value0 + c * batch,
-                                  count0[c], h0 + j0, n_hid, width, 0, acc,
-                                  use_avx2);
-                FG_SFX(list_axpy)(index_k + c * batch, value_k + c * batch,
-                                  count_k[c], hk + j0, n_hid, width, 1, acc,
+                FG_SFX(lists_sum)(index0 + c * batch, value0 + c * batch,
+                                  count0[c], h0 + j0, index_k + c * batch,
+                                  value_k + c * batch, count_k[c], hk + j0,
+                                  n_hid, width, g + p * FG_SP_COLS,
                                   use_avx2);
             }
 #if FG_HAVE_X86_DISPATCH && FG_IS_F32

@@ -15,9 +15,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Below this fraction of nonzeros the RBM kernels take the sparse paths
- * (measured on the 784-500 and 784-100 CD-1 steps, docs/readme/rbm.md). */
+/* Below these fractions of nonzeros the RBM kernels take the sparse
+ * paths: a Gibbs half-step when its inputs are sparser, the CD weight update
+ * when v0 and vk together are. Measured against fastgrad's GEMM on one
+ * thread, batch 100, 784-100 and 784-500 (docs/readme/rbm.md): the sparse
+ * products break even at about half nonzeros, the update (two lists per
+ * column and the transposes) at about 0.3. */
 #define FG_SPARSE_MAX_DENSITY 0.5
+#define FG_SPARSE_CD_MAX_DENSITY 0.3
 
 /* Nonzeros of a (rows, cols), row by row: the columns c with a[i, c] != 0
  * are index[i cols + t], t < count[i], ascending, with their values in
