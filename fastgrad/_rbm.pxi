@@ -45,6 +45,17 @@ cdef extern from "_rbm.h":
                               double learning_rate, double momentum,
                               double weight_decay) nogil
 
+cdef extern from "_sparse.h":
+    double FG_SPARSE_MAX_DENSITY
+    double FG_SPARSE_CD_MAX_DENSITY
+
+#: rbm_gibbs runs a half-step as a sparse product (skipping zero inputs)
+#: when fewer than this fraction of its inputs are nonzero, else as a GEMM.
+RBM_SPARSE_MAX_DENSITY = FG_SPARSE_MAX_DENSITY
+#: rbm_cd_update sums the weight gradient over the nonzeros of v0 and vk
+#: when fewer than this fraction of them are nonzero, else by two GEMMs.
+RBM_SPARSE_CD_MAX_DENSITY = FG_SPARSE_CD_MAX_DENSITY
+
 cdef object _UINT64_END = 1 << 64
 cdef object _UINT32_END = 1 << 32
 
@@ -158,11 +169,15 @@ def rbm_gibbs(v0, weight, vis_bias, hid_bias, k, seed, counter, row_offset,
     row r is 1 when U < its probability, U = word j % 4 of Philox4x32-10 at
     counter (j // 4, r, s, counter) with key seed, as (x >> 8) * 2**-24; so
     results are bitwise identical for any thread count, and samples do not
-    depend on how a batch is split into calls (given row_offset); the
-    probabilities of a split batch may differ in the last bit, since the
-    GEMM may sum in another order for another number of rows, which flips
-    a sample only if its uniform lies within that bit. Returns the six
-    outputs.
+    depend on how a batch is split into calls (given row_offset).
+    Each half-step whose inputs are less than RBM_SPARSE_MAX_DENSITY
+    nonzero (data pixels, sampled units) sums, per row, the weight rows of
+    its nonzero inputs in index order, so with finite weights a row's
+    probabilities do not depend on the other rows; a denser half-step is a
+    GEMM, whose summation order may change with the number of rows. So the
+    probabilities of a split batch may differ in the last bit where a GEMM
+    runs, which flips a sample only if its uniform lies within that bit.
+    Returns the six outputs.
     """
     op = "rbm_gibbs"
     _check(op, "v0", v0, 2)
@@ -262,7 +277,10 @@ def rbm_cd_update(v0, h0, vk, hk, weight, vis_bias, hid_bias,
         Vb := momentum Vb + lr sum_rows(v0 - vk) / batch;            b += Vb
         Vc := momentum Vc + lr sum_rows(h0 - hk) / batch;            c += Vc
     (DeepLearnToolbox's rbmtrain update with wd = 0; biases not decayed.)
-    Returns (weight, vis_bias, hid_bias).
+    When fewer than RBM_SPARSE_CD_MAX_DENSITY of v0 and vk are nonzero,
+    h0^T v0 - hk^T vk is summed over their nonzeros only (row order, by one
+    thread per element); otherwise by two GEMMs. Bitwise identical for any
+    thread count either way. Returns (weight, vis_bias, hid_bias).
     """
     op = "rbm_cd_update"
     _check(op, "v0", v0, 2)

@@ -230,6 +230,126 @@ def test_float32_and_float64_chains_mostly_agree():
     assert np.mean(a[3] == b[3]) > 0.999
 
 
+# ------------------------------------------------------------ sparse paths
+# Half-steps with inputs below _kernels.RBM_SPARSE_MAX_DENSITY nonzero, and
+# CD updates with v0, vk below RBM_SPARSE_CD_MAX_DENSITY, skip the zeros.
+# Shapes cross the 64-unit blocks of the sparse kernels; negative biases
+# keep the sampled units sparse so later half-steps take the sparse path.
+
+SPARSE = _kernels.RBM_SPARSE_MAX_DENSITY
+SPARSE_CD = _kernels.RBM_SPARSE_CD_MAX_DENSITY
+
+
+def sparse_rbm(n_vis, n_hid, dtype, seed=0, shift=-3.0):
+    """Weights and biases whose samples are mostly zeros."""
+    weight, vis_bias, hid_bias = make_rbm(n_vis, n_hid, dtype, seed,
+                                          scale=0.3)
+    return weight, vis_bias + dtype(shift), hid_bias + dtype(shift)
+
+
+def pixels(rng, shape, dtype, density):
+    """Values in (0, 1] on a fraction `density` of the entries, else 0
+    (like MNIST pixels)."""
+    mask = rng.random(shape) < density
+    return (mask * (1 - rng.random(shape))).astype(dtype)
+
+
+def test_sparse_thresholds_are_fractions():
+    assert 0 < SPARSE_CD <= SPARSE <= 1
+
+
+@given(batch=st.integers(0, 40), n_vis=st.integers(1, 150),
+       n_hid=st.integers(1, 150),
+       density=st.sampled_from([0.0, 0.05, 0.2, 0.45, 0.8, 1.0]),
+       shift=st.sampled_from([-4.0, 0.0]), dtype=st.sampled_from(DTYPES),
+       seed=st.integers(0, 2 ** 64 - 1), row_offset=st.integers(0, 1000))
+def test_sparse_gibbs_matches_reference(batch, n_vis, n_hid, density, shift,
+                                        dtype, seed, row_offset):
+    """The compiled step equals the NumPy reference fed the same uniforms,
+    on both sides of the sparse threshold (density 0 and 1 included)."""
+    rng = np.random.default_rng(batch + 200 * n_vis + 40000 * n_hid)
+    params = sparse_rbm(n_vis, n_hid, dtype, seed=n_hid, shift=shift)
+    v0 = pixels(rng, (batch, n_vis), dtype, density)
+    got = gibbs(_kernels.rbm_gibbs, v0, params, 1, seed, 3, row_offset)
+    want = gibbs(reference.rbm_gibbs, v0, params, 1, seed, 3, row_offset)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert_steps_match(got, want, batch, seed, 3, row_offset, tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("density", [0.0, 0.1, 1.0])
+def test_sparse_gibbs_threads_and_batch_split(threads, dtype, density):
+    """Sparse half-steps: 1 and 2 threads agree bit for bit, and so does a
+    batch split into calls, probabilities included (each row is summed
+    over its own nonzeros, in index order)."""
+    rng = np.random.default_rng(7)
+    params = sparse_rbm(300, 200, dtype)
+    v0 = pixels(rng, (120, 300), dtype, density)
+    results = []
+    for n_threads in (1, 2):
+        threads(n_threads)
+        results.append(gibbs(_kernels.rbm_gibbs, v0, params, 2, 4, 5, 6))
+    for one, two in zip(*results):
+        assert np.array_equal(one, two)
+    whole = results[0]
+    assert whole[1].mean() < SPARSE and whole[3].mean() < SPARSE
+    for cut in (1, 37, 64, 119):
+        first = gibbs(_kernels.rbm_gibbs, v0[:cut], params, 2, 4, 5, 6)
+        second = gibbs(_kernels.rbm_gibbs, v0[cut:], params, 2, 4, 5,
+                       6 + cut)
+        for index, (all_rows, a, b) in enumerate(zip(whole, first, second)):
+            joined = np.concatenate([a, b])
+            if density == 1.0 and index == 0:
+                # the first half-step is a GEMM: last-bit differences
+                assert np.allclose(all_rows, joined, rtol=1e-5, atol=1e-6)
+            else:
+                assert np.array_equal(all_rows, joined), index
+
+
+@given(batch=st.integers(0, 40), n_vis=st.integers(1, 150),
+       n_hid=st.integers(1, 150),
+       density=st.sampled_from([0.0, 0.05, 0.2, 0.29, 0.6, 1.0]),
+       dtype=st.sampled_from(DTYPES), weight_decay=st.sampled_from([0, 0.01]))
+def test_sparse_cd_update_matches_reference(batch, n_vis, n_hid, density,
+                                            dtype, weight_decay):
+    rng = np.random.default_rng(batch + 200 * n_vis + 40000 * n_hid)
+    v0 = pixels(rng, (batch, n_vis), dtype, density)
+    vk = binary(rng, (batch, n_vis), dtype, density)
+    h0 = binary(rng, (batch, n_hid), dtype, 0.3)
+    hk = rng.random((batch, n_hid)).astype(dtype)
+    state = list(make_rbm(n_vis, n_hid, dtype)) + [
+        rng.standard_normal(s).astype(dtype)
+        for s in ((n_hid, n_vis), (n_vis,), (n_hid,))]
+    got = [a.copy() for a in state]
+    want = [a.copy() for a in state]
+    _kernels.rbm_cd_update(v0, h0, vk, hk, *got, 0.5, 0.9, weight_decay)
+    reference.rbm_cd_update(v0, h0, vk, hk, *want, 0.5, 0.9, weight_decay)
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    for g, w in zip(got, want):
+        assert g.dtype == dtype
+        assert np.allclose(g, w, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("density", [0.0, 0.1, 0.25])
+def test_sparse_cd_update_is_thread_count_invariant(threads, dtype,
+                                                    density):
+    rng = np.random.default_rng(8)
+    v0 = pixels(rng, (150, 300), dtype, density)
+    vk = binary(rng, (150, 300), dtype, density)
+    h0 = binary(rng, (150, 130), dtype, 0.3)
+    hk = rng.random((150, 130)).astype(dtype)
+    results = []
+    for n_threads in (1, 2):
+        threads(n_threads)
+        state = [p.copy() for p in make_rbm(300, 130, dtype)] + [
+            np.full(s, 0.1, dtype) for s in ((130, 300), (300,), (130,))]
+        _kernels.rbm_cd_update(v0, h0, vk, hk, *state, 0.1, 0.5, 0.01)
+        results.append(state)
+    for one, two in zip(*results):
+        assert np.array_equal(one, two)
+
+
 # ------------------------------------------------------- exact statistics
 
 
