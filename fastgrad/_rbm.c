@@ -207,7 +207,8 @@ FG_DEFINE_FILL(double, f64)
  * or, when fewer than FG_SPARSE_MAX_DENSITY of its inputs are nonzero (data
  * pixels, sampled units), a sparse product that skips the zeros
  * (fg_sparse_rows_gemm, _sparse.h) and needs W^T for the visible-to-hidden
- * direction, transposed once per call when first needed.
+ * direction, transposed once per call when first needed (batches of at
+ * least FG_SPARSE_MIN_ROWS_T rows).
  * ---------------------------------------------------------------------- */
 
 /* Scratch of the sparse half-steps; all NULL when it could not be
@@ -295,7 +296,8 @@ half_step_##SUFFIX(struct gibbs_work *work, size_t batch, size_t n_vis,      \
 {                                                                             \
     const size_t n_in = to_hidden ? n_vis : n_hid;                            \
     const size_t n_out = to_hidden ? n_hid : n_vis;                           \
-    if (work->index != NULL) {                                                \
+    if (work->index != NULL && (!to_hidden                                    \
+                                || batch >= FG_SPARSE_MIN_ROWS_T)) {          \
         size_t nonzeros = fg_row_nonzeros_##SUFFIX(                          \
             inputs, batch, n_in, work->index, (T *)work->value, work->count); \
         if ((double)nonzeros < FG_SPARSE_MAX_DENSITY * (double)batch          \
@@ -392,8 +394,9 @@ fg_rbm_cd_update_##SUFFIX(size_t batch, size_t n_vis, size_t n_hid,          \
     ptrdiff_t i, j;                                                           \
     int n_threads;                                                            \
     T beta = mom;                                                             \
-    /* the weights by the sparse kernel when v0 and vk have few nonzeros */  \
-    const int sparse = batch > 0                                              \
+    /* the weights by the sparse kernel when v0 and vk have few nonzeros    \
+     * and the batch is large enough to pay for its transposed tiles */      \
+    const int sparse = batch >= FG_SPARSE_MIN_ROWS_T                          \
         && (double)(count_nonzeros_##SUFFIX(v0, batch * n_vis)                \
                     + count_nonzeros_##SUFFIX(vk, batch * n_vis))             \
            < FG_SPARSE_CD_MAX_DENSITY * 2.0 * (double)batch * (double)n_vis  \

@@ -48,6 +48,7 @@ cdef extern from "_rbm.h":
 cdef extern from "_sparse.h":
     double FG_SPARSE_MAX_DENSITY
     double FG_SPARSE_CD_MAX_DENSITY
+    int FG_SPARSE_MIN_ROWS_T
 
 #: rbm_gibbs runs a half-step as a sparse product (skipping zero inputs)
 #: when fewer than this fraction of its inputs are nonzero, else as a GEMM.
@@ -55,6 +56,9 @@ RBM_SPARSE_MAX_DENSITY = FG_SPARSE_MAX_DENSITY
 #: rbm_cd_update sums the weight gradient over the nonzeros of v0 and vk
 #: when fewer than this fraction of them are nonzero, else by two GEMMs.
 RBM_SPARSE_CD_MAX_DENSITY = FG_SPARSE_CD_MAX_DENSITY
+#: ... but a visible-to-hidden half-step, and the CD update, only from
+#: this many rows on.
+RBM_SPARSE_MIN_ROWS_T = FG_SPARSE_MIN_ROWS_T
 
 cdef object _UINT64_END = 1 << 64
 cdef object _UINT32_END = 1 << 32
@@ -173,8 +177,10 @@ def rbm_gibbs(v0, weight, vis_bias, hid_bias, k, seed, counter, row_offset,
     Each half-step whose inputs are less than RBM_SPARSE_MAX_DENSITY
     nonzero (data pixels, sampled units) sums, per row, the weight rows of
     its nonzero inputs in index order, so with finite weights a row's
-    probabilities do not depend on the other rows; a denser half-step is a
-    GEMM, whose summation order may change with the number of rows. So the
+    probabilities do not depend on the other rows; a denser half-step, or
+    a visible-to-hidden one with fewer than RBM_SPARSE_MIN_ROWS_T rows
+    (W^T would cost more to make than it saves), is a GEMM, whose
+    summation order may change with the number of rows. So the
     probabilities of a split batch may differ in the last bit where a GEMM
     runs, which flips a sample only if its uniform lies within that bit.
     Returns the six outputs.
@@ -277,9 +283,10 @@ def rbm_cd_update(v0, h0, vk, hk, weight, vis_bias, hid_bias,
         Vb := momentum Vb + lr sum_rows(v0 - vk) / batch;            b += Vb
         Vc := momentum Vc + lr sum_rows(h0 - hk) / batch;            c += Vc
     (DeepLearnToolbox's rbmtrain update with wd = 0; biases not decayed.)
-    When fewer than RBM_SPARSE_CD_MAX_DENSITY of v0 and vk are nonzero,
-    h0^T v0 - hk^T vk is summed over their nonzeros only (row order, by one
-    thread per element); otherwise by two GEMMs. Bitwise identical for any
+    When fewer than RBM_SPARSE_CD_MAX_DENSITY of v0 and vk are nonzero
+    and batch >= RBM_SPARSE_MIN_ROWS_T, h0^T v0 - hk^T vk is summed over
+    their nonzeros only (row order, by one thread per element); otherwise
+    by two GEMMs. Bitwise identical for any
     thread count either way. Returns (weight, vis_bias, hid_bias).
     """
     op = "rbm_cd_update"

@@ -238,6 +238,7 @@ def test_float32_and_float64_chains_mostly_agree():
 
 SPARSE = _kernels.RBM_SPARSE_MAX_DENSITY
 SPARSE_CD = _kernels.RBM_SPARSE_CD_MAX_DENSITY
+MIN_ROWS = _kernels.RBM_SPARSE_MIN_ROWS_T
 
 
 def sparse_rbm(n_vis, n_hid, dtype, seed=0, shift=-3.0):
@@ -255,7 +256,7 @@ def pixels(rng, shape, dtype, density):
 
 
 def test_sparse_thresholds_are_fractions():
-    assert 0 < SPARSE_CD <= SPARSE <= 1
+    assert 0 < SPARSE_CD <= SPARSE <= 1 and MIN_ROWS >= 1
 
 
 @given(batch=st.integers(0, 40), n_vis=st.integers(1, 150),
@@ -281,7 +282,8 @@ def test_sparse_gibbs_matches_reference(batch, n_vis, n_hid, density, shift,
 def test_sparse_gibbs_threads_and_batch_split(threads, dtype, density):
     """Sparse half-steps: 1 and 2 threads agree bit for bit, and so does a
     batch split into calls, probabilities included (each row is summed
-    over its own nonzeros, in index order)."""
+    over its own nonzeros, in index order), when every call has at least
+    MIN_ROWS rows (fewer run the first half-step as a GEMM)."""
     rng = np.random.default_rng(7)
     params = sparse_rbm(300, 200, dtype)
     v0 = pixels(rng, (120, 300), dtype, density)
@@ -293,7 +295,7 @@ def test_sparse_gibbs_threads_and_batch_split(threads, dtype, density):
         assert np.array_equal(one, two)
     whole = results[0]
     assert whole[1].mean() < SPARSE and whole[3].mean() < SPARSE
-    for cut in (1, 37, 64, 119):
+    for cut in (MIN_ROWS, 37, 64, 120 - MIN_ROWS):
         first = gibbs(_kernels.rbm_gibbs, v0[:cut], params, 2, 4, 5, 6)
         second = gibbs(_kernels.rbm_gibbs, v0[cut:], params, 2, 4, 5,
                        6 + cut)
