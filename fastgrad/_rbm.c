@@ -235,6 +235,7 @@ gibbs_work_init(struct gibbs_work *work, size_t batch, size_t n_vis,
                 size_t n_hid, size_t item)
 {
     size_t widest = n_vis > n_hid ? n_vis : n_hid;
+    fg_sparse_dispatch();
     work->transposed = 0;
     work->index = NULL;
     work->value = NULL;
@@ -259,14 +260,20 @@ gibbs_work_init(struct gibbs_work *work, size_t batch, size_t n_vis,
 
 #define FG_DEFINE_GIBBS(T, SUFFIX)                                            \
 /* samples[i, j] := [U < probs[i, j]], U word j % 4 of Philox((j / 4,        \
- * row_offset + i, step, counter), (k0, k1)). */                              \
-static void                                                                   \
+ * row_offset + i, step, counter), (k0, k1)). With `work` (else NULL), also \
+ * the nonzeros of each sampled row, the input lists of the next half-step;  \
+ * returns their number. */                                                  \
+static size_t                                                                 \
 sample_rows_##SUFFIX(const T *probs, T *samples, size_t rows, size_t cols,    \
                      uint32_t k0, uint32_t k1, uint32_t row_offset,           \
-                     uint32_t step, uint32_t counter)                         \
+                     uint32_t step, uint32_t counter,                         \
+                     struct gibbs_work *work)                                 \
 {                                                                             \
     ptrdiff_t i, n_rows = (ptrdiff_t)rows;                                    \
-    int n_threads = fg_threads_for(16.0 * (double)rows * (double)cols);      \
+    uint32_t *index = work != NULL ? work->index : NULL;                      \
+    T *value = work != NULL ? (T *)work->value : NULL;                        \
+    size_t total = 0;                                                         \
+    int n_threads = fg_threads_for(20.0 * (double)rows * (double)cols);      \
     philox_dispatch();                                                        \
     _Pragma("omp parallel for schedule(static) num_threads(n_threads)")       \
     for (i = 0; i < n_rows; i++) {                                            \
@@ -284,24 +291,33 @@ sample_rows_##SUFFIX(const T *probs, T *samples, size_t rows, size_t cols,    \
                 s[start + j] = fg_uniform_##SUFFIX(words[j]) < p[start + j]   \
                                ? (T)1 : (T)0;                                 \
         }                                                                     \
+        if (index != NULL)                                                    \
+            work->count[i] = fg_nonzeros_##SUFFIX(                           \
+                s, cols, index + (size_t)i * cols, value + (size_t)i * cols); \
     }                                                                         \
+    if (index != NULL)                                                        \
+        for (i = 0; i < n_rows; i++)                                          \
+            total += work->count[i];                                          \
+    return total;                                                             \
 }                                                                             \
                                                                               \
 /* probs := sigmoid(inputs W^T + c) (to_hidden) or sigmoid(inputs W + b),    \
- * inputs (batch, n_in); sparse when few inputs are nonzero. */              \
+ * inputs (batch, n_in); sparse when few inputs are nonzero. `listed`: the   \
+ * number of nonzeros when work already lists those of `inputs`, else -1. */ \
 static void                                                                   \
 half_step_##SUFFIX(struct gibbs_work *work, size_t batch, size_t n_vis,      \
                    size_t n_hid, int to_hidden, const T *inputs,              \
-                   const T *weight, const T *bias, T *probs)                  \
+                   const T *weight, const T *bias, T *probs, double listed)   \
 {                                                                             \
     const size_t n_in = to_hidden ? n_vis : n_hid;                            \
     const size_t n_out = to_hidden ? n_hid : n_vis;                           \
     if (work->index != NULL && (!to_hidden                                    \
                                 || batch >= FG_SPARSE_MIN_ROWS_T)) {          \
-        size_t nonzeros = fg_row_nonzeros_##SUFFIX(                          \
-            inputs, batch, n_in, work->index, (T *)work->value, work->count); \
-        if ((double)nonzeros < FG_SPARSE_MAX_DENSITY * (double)batch          \
-                               * (double)n_in) {                              \
+        double nonzeros = listed >= 0 ? listed : (double)                     \
+            fg_row_nonzeros_##SUFFIX(inputs, batch, n_in, work->index,        \
+                                     (T *)work->value, work->count);          \
+        if (nonzeros < FG_SPARSE_MAX_DENSITY * (double)batch                  \
+                       * (double)n_in) {                                      \
             const T *rows = weight;                                           \
             if (to_hidden) {                                                  \
                 if (!work->transposed)                                        \
@@ -323,7 +339,8 @@ half_step_##SUFFIX(struct gibbs_work *work, size_t batch, size_t n_vis,      \
                               (ptrdiff_t)n_out, bias, FG_ACT_SIGMOID);        \
 }                                                                             \
                                                                               \
-/* k steps of block Gibbs sampling from v0 (see _rbm.h). */                   \
+/* k steps of block Gibbs sampling from v0 (see _rbm.h). The sampling of    \
+ * each half-step lists the nonzeros of its samples for the next one. */     \
 void                                                                          \
 fg_rbm_gibbs_##SUFFIX(size_t batch, size_t n_vis, size_t n_hid, const T *v0, \
                       const T *weight, const T *vis_bias,                     \
@@ -335,30 +352,36 @@ fg_rbm_gibbs_##SUFFIX(size_t batch, size_t n_vis, size_t n_hid, const T *v0, \
     const uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);         \
     const T *hidden = h0_samples;                                             \
     struct gibbs_work work;                                                   \
+    struct gibbs_work *lists;                                                 \
+    double listed = -1.0;                                                     \
     int t;                                                                    \
     if (batch == 0)                                                           \
         return;                                                               \
     gibbs_work_init(&work, batch, n_vis, n_hid, sizeof(T));                   \
+    lists = work.index != NULL ? &work : NULL;                                \
     /* h0 = sigmoid(v0 W^T + c) */                                            \
     half_step_##SUFFIX(&work, batch, n_vis, n_hid, 1, v0, weight, hid_bias,  \
-                       h0_probs);                                             \
+                       h0_probs, -1.0);                                       \
     if (h0_samples != NULL)                                                   \
-        sample_rows_##SUFFIX(h0_probs, h0_samples, batch, n_hid, k0, k1,     \
-                             row_offset, 0, counter);                         \
+        listed = (double)sample_rows_##SUFFIX(                                \
+            h0_probs, h0_samples, batch, n_hid, k0, k1, row_offset, 0,        \
+            counter, k > 0 ? lists : NULL);                                   \
     for (t = 1; t <= k; t++) {                                                \
         /* the last hidden sample only when asked for (hk_samples) */       \
         T *h_out = t < k && hk_samples == NULL ? scratch : hk_samples;       \
         /* vt = sigmoid(h(t-1) W + b) */                                      \
         half_step_##SUFFIX(&work, batch, n_vis, n_hid, 0, hidden, weight,    \
-                           vis_bias, vk_probs);                               \
-        sample_rows_##SUFFIX(vk_probs, vk_samples, batch, n_vis, k0, k1,     \
-                             row_offset, (uint32_t)(2 * t - 1), counter);     \
+                           vis_bias, vk_probs, lists ? listed : -1.0);        \
+        listed = (double)sample_rows_##SUFFIX(                                \
+            vk_probs, vk_samples, batch, n_vis, k0, k1, row_offset,           \
+            (uint32_t)(2 * t - 1), counter, lists);                           \
         /* ht = sigmoid(vt W^T + c) */                                        \
         half_step_##SUFFIX(&work, batch, n_vis, n_hid, 1, vk_samples,        \
-                           weight, hid_bias, hk_probs);                       \
+                           weight, hid_bias, hk_probs, lists ? listed : -1.0);\
         if (h_out != NULL)                                                    \
-            sample_rows_##SUFFIX(hk_probs, h_out, batch, n_hid, k0, k1,      \
-                                 row_offset, (uint32_t)(2 * t), counter);     \
+            listed = (double)sample_rows_##SUFFIX(                            \
+                hk_probs, h_out, batch, n_hid, k0, k1, row_offset,            \
+                (uint32_t)(2 * t), counter, t < k ? lists : NULL);            \
         hidden = h_out;                                                       \
     }                                                                         \
     gibbs_work_free(&work);                                                   \

@@ -66,6 +66,12 @@ sparse_use_avx2(void)
     return fg_sparse_avx2;
 }
 
+void
+fg_sparse_dispatch(void)
+{
+    (void)sparse_use_avx2();
+}
+
 #if FG_HAVE_X86_DISPATCH
 /* Lanes [0, n) of a mask (all lanes when n >= 8). */
 FG_TARGET_AVX2 static inline __m256i
@@ -379,6 +385,13 @@ FG_SFX(lists_sum)(const uint32_t *index0, const T *value0, uint32_t len0,
             acc[j] += x * row[j];
         }
     }
+}
+
+uint32_t
+FG_SFX(fg_nonzeros)(const T *a, size_t cols, uint32_t *index, T *value)
+{
+    return FG_SFX(nonzeros)(a, cols, index, value,
+                            FG_SP_AVX2(fg_sparse_avx2 > 0));
 }
 
 size_t

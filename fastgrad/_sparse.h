@@ -37,6 +37,17 @@ size_t fg_row_nonzeros_f32(const float *a, size_t rows, size_t cols,
 size_t fg_row_nonzeros_f64(const double *a, size_t rows, size_t cols,
                            uint32_t *index, double *value, uint32_t *count);
 
+/* Settle the SIMD dispatch of this file; call it from serial code before
+ * fg_nonzeros runs in a parallel region (the other functions do it). */
+void fg_sparse_dispatch(void);
+
+/* The same for one row a[0 .. cols), from serial or parallel code. Returns
+ * the count. */
+uint32_t fg_nonzeros_f32(const float *a, size_t cols, uint32_t *index,
+                         float *value);
+uint32_t fg_nonzeros_f64(const double *a, size_t cols, uint32_t *index,
+                         double *value);
+
 /* out[i, j] := act(sum_t value_t b[c_t, j] + bias[j]), the (c_t, value_t)
  * the nonzeros of row i of an (m, k) matrix from fg_row_nonzeros, in that
  * order; b is (k, n), out is (m, n), bias has n entries or is NULL, act an
