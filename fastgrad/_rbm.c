@@ -419,7 +419,7 @@ fg_rbm_cd_update_##SUFFIX(size_t batch, size_t n_vis, size_t n_hid,          \
     T beta = mom;                                                             \
     /* the weights by the sparse kernel when v0 and vk have few nonzeros    \
      * and the batch is large enough to pay for its transposed tiles */      \
-    const int sparse = batch >= FG_SPARSE_MIN_ROWS_T                          \
+    const int sparse = batch >= FG_SPARSE_MIN_ROWS_T && batch < UINT32_MAX    \
         && (double)(count_nonzeros_##SUFFIX(v0, batch * n_vis)                \
                     + count_nonzeros_##SUFFIX(vk, batch * n_vis))             \
            < FG_SPARSE_CD_MAX_DENSITY * 2.0 * (double)batch * (double)n_vis  \
