@@ -401,7 +401,7 @@ FG_SFX(fg_row_nonzeros)(const T *a, size_t rows, size_t cols,
     const int use_avx2 = FG_SP_AVX2(sparse_use_avx2());
     ptrdiff_t i, n_rows = (ptrdiff_t)rows;
     size_t total = 0;
-    int n_threads = fg_threads_for(4.0 * (double)rows * (double)cols);
+    int n_threads = fg_threads_for(16.0 * (double)rows * (double)cols);
     _Pragma("omp parallel for schedule(static) num_threads(n_threads)")
     for (i = 0; i < n_rows; i++) {
         count[i] = FG_SFX(nonzeros)(a + (size_t)i * cols, cols,
@@ -470,7 +470,7 @@ FG_SFX(fg_transpose)(size_t rows, size_t cols, const T *a, T *out)
     const ptrdiff_t n_blocks = (ptrdiff_t)((rows + FG_TR_BLOCK - 1)
                                            / FG_TR_BLOCK);
     ptrdiff_t block;
-    int n_threads = fg_threads_for(4.0 * (double)rows * (double)cols);
+    int n_threads = fg_threads_for(16.0 * (double)rows * (double)cols);
     _Pragma("omp parallel for schedule(static) num_threads(n_threads)")
     for (block = 0; block < n_blocks; block++) {
         const size_t i0 = (size_t)block * FG_TR_BLOCK;
