@@ -5,7 +5,7 @@ The workload is DeepLearnToolbox's rbmtrain CD-1 update on MNIST-shaped
     h1 = sigmrnd(c + v1 W^T); v2 = sigmrnd(b + h1 W); h2 = sigm(c + v2 W^T)
     vW = m vW + a (h1^T v1 - h2^T v2) / B; vb, vc likewise; W += vW ...
 fastgrad runs it as fastgrad.models.rbm.RBM.step (the fused Gibbs kernel
-and the fused update kernel). `--compare torch` adds the same CD-1 written
+and the fused update kernel, both skipping the zeros of sparse inputs). `--compare torch` adds the same CD-1 written
 in PyTorch eager (torch.rand for the Bernoulli draws), `--compare sklearn`
 adds scikit-learn's BernoulliRBM.partial_fit on the same batches, which
 runs PERSISTENT CD (one Gibbs step of a chain kept between calls, hidden
