@@ -19,8 +19,10 @@ FG_TARGET_AVX2 static inline __m256 fg_exp_ps(__m256 x)
     const __m256 one = _mm256_set1_ps(1.0f);
     __m256 n, r, poly;
     __m256i bits;
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-88.3762626647949f)),
-                      _mm256_set1_ps(88.3762626647949f));
+    /* The clamp keeps a NaN (max/min return their second operand when
+     * either is NaN), so exp(NaN) and the activations stay NaN. */
+    x = _mm256_min_ps(_mm256_set1_ps(88.3762626647949f),
+                      _mm256_max_ps(_mm256_set1_ps(-88.3762626647949f), x));
     n = _mm256_floor_ps(_mm256_fmadd_ps(
         x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
     r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);

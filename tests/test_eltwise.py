@@ -49,6 +49,22 @@ def test_activations_match_reference(shape, dtype, activation, seed, large):
                                atol=TOLERANCE[dtype])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "tanh_opt"])
+def test_nan_stays_nan_in_every_path(dtype, activation):
+    # 37 elements: the AVX2 body and the scalar tail; the GEMM epilogue and
+    # the linear layer use the same vector code.
+    x = np.linspace(-3, 3, 37).astype(dtype)
+    x[[0, 9, 36]] = np.nan
+    out = _kernels.act_forward(x, np.empty_like(x), activation)
+    assert np.array_equal(np.isnan(out), np.isnan(x))
+    # Through the fused epilogue: the NaN comes in with the bias.
+    rows = np.ones((20, 5), dtype)
+    lin = _kernels.linear_forward(rows, np.ones((37, 5), dtype), x,
+                                  np.empty((20, 37), dtype), activation)
+    assert np.array_equal(np.isnan(lin), np.isnan(x)[None, :].repeat(20, 0))
+
+
 def test_bad_inputs_raise_clear_errors():
     x = np.zeros((4, 4), np.float32)
     with pytest.raises(ValueError, match="act_forward: x must be C-contiguous"):
