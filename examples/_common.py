@@ -9,6 +9,8 @@ Every example script is `main(argv=None) -> dict` built from these pieces:
                         n_train=len(data.x_train))
     return run_example("nn_ex1", args, fit, evaluate, epochs)
 
+(nn_ex1-nn_ex4 differ only in their NN options: run_nn_example.)
+
 The shared CLI:
     --dataset mnist10k|fashion|mnist   (default mnist10k: the 8,000/2,000
                                         split of ../shared/data/README.md)
@@ -220,3 +222,24 @@ def run_example(name, args, fit, evaluate, epochs, extra=None):
     print(f"{name}: {shown} ({result['seconds_per_epoch']:.3f} s/epoch, "
           f"{epochs} epochs, {seconds:.2f} s)", flush=True)
     return result
+
+
+def run_nn_example(name, argv, description, **nn_options):
+    """test_example_NN ex1-ex4: NN([784, 100, 10], **nn_options) on z-scored
+    inputs (zscore/normalize), DeepLearnToolbox's 1 epoch of batch 100
+    (scaled by --protocol), then the test error; returns run_example's
+    dict."""
+    from fastgrad.models import NN
+
+    args = parse_args(argv, description)
+    data = zscore(load_data(args))
+    epochs = epochs_for(args, 1, 100, data.n_train)
+    net = NN([784, 100, 10], seed=args.seed, **nn_options)
+
+    def fit():
+        net.fit(data.x_train, data.y_train, epochs=epochs, batch_size=100,
+                progress=not args.quiet)
+
+    return run_example(name, args, fit,
+                       lambda: net.error(data.x_test, data.labels_test),
+                       epochs)

@@ -7,27 +7,12 @@ Run: python examples/nn_ex1.py [--dataset mnist10k|fashion|mnist]
      [--data-dir DIR] [--seed N] [--protocol exact|matched]
 """
 # examples/ is on sys.path: run as a script or by tests/test_examples.py
-from _common import (epochs_for, load_data, parse_args,
-                     run_example, zscore)
-from fastgrad.models import NN
-
-EXACT_EPOCHS, BATCH_SIZE = 1, 100
+from _common import run_nn_example
 
 
 def main(argv=None):
     """Train and test; returns the run_example result dict."""
-    args = parse_args(argv, __doc__)
-    data = zscore(load_data(args))
-    epochs = epochs_for(args, EXACT_EPOCHS, BATCH_SIZE, data.n_train)
-    net = NN([784, 100, 10], seed=args.seed)
-
-    def fit():
-        net.fit(data.x_train, data.y_train, epochs=epochs,
-                batch_size=BATCH_SIZE, progress=not args.quiet)
-
-    return run_example("nn_ex1", args, fit,
-                       lambda: net.error(data.x_test, data.labels_test),
-                       epochs)
+    return run_nn_example("nn_ex1", argv, __doc__)
 
 
 if __name__ == "__main__":
