@@ -48,29 +48,6 @@
 #define FG_CEIL_DIV(x, y) (((x) + (y) - 1) / (y))
 /* Largest micro-tile of any kernel (AVX-512 float32: 6 x 32). */
 #define FG_MAX_TILE 192
-#define FG_ALIGN 64
-/* malloc aligned to FG_ALIGN bytes; the original pointer sits just before
- * the returned block. Free with fg_aligned_free. */
-static void *fg_aligned_malloc(size_t bytes)
-{
-    unsigned char *raw = malloc(bytes + FG_ALIGN + sizeof(void *));
-    uintptr_t address;
-    if (raw == NULL) {
-        return NULL;
-    }
-    address = (uintptr_t)(raw + sizeof(void *) + FG_ALIGN - 1);
-    address &= ~(uintptr_t)(FG_ALIGN - 1);
-    ((void **)address)[-1] = raw;
-    return (void *)address;
-}
-
-static void fg_aligned_free(void *block)
-{
-    if (block != NULL) {
-        free(((void **)block)[-1]);
-    }
-}
-
 /* Write-back modes of a micro-kernel for its MR x NR tile:
  * FG_WB_SET:  C := alpha * acc                 (first K block, beta == 0)
  * FG_WB_BETA: C := alpha * acc + beta * C      (first K block, beta != 0)

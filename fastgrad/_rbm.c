@@ -217,7 +217,8 @@ struct gibbs_work {
     uint32_t *index;    /* batch x max(n_vis, n_hid) nonzero columns */
     void *value;        /* batch x max(n_vis, n_hid) their values */
     uint32_t *count;    /* batch */
-    void *weight_t;     /* n_vis x n_hid: W^T, once transposed */
+    void *weight_t;     /* n_vis x ld_t: W^T, once transposed, each row */
+    size_t ld_t;        /* aligned to FG_ALIGN bytes */
     int transposed;
 };
 
@@ -227,7 +228,7 @@ gibbs_work_free(struct gibbs_work *work)
     free(work->index);
     free(work->value);
     free(work->count);
-    free(work->weight_t);
+    fg_aligned_free(work->weight_t);
 }
 
 static void
@@ -244,10 +245,11 @@ gibbs_work_init(struct gibbs_work *work, size_t batch, size_t n_vis,
     if (widest >= UINT32_MAX) {
         return;
     }
+    work->ld_t = (n_hid * item + FG_ALIGN - 1) / FG_ALIGN * FG_ALIGN / item;
     work->index = malloc(batch * widest * sizeof(uint32_t));
     work->value = malloc(batch * widest * item);
     work->count = malloc(batch * sizeof(uint32_t));
-    work->weight_t = malloc(n_vis * n_hid * item);
+    work->weight_t = fg_aligned_malloc(n_vis * work->ld_t * item);
     if (work->index == NULL || work->value == NULL || work->count == NULL
             || work->weight_t == NULL) {
         gibbs_work_free(work);
@@ -319,16 +321,19 @@ half_step_##SUFFIX(struct gibbs_work *work, size_t batch, size_t n_vis,      \
         if (nonzeros < FG_SPARSE_MAX_DENSITY * (double)batch                  \
                        * (double)n_in) {                                      \
             const T *rows = weight;                                           \
+            size_t ld = n_vis;                                                \
             if (to_hidden) {                                                  \
                 if (!work->transposed)                                        \
                     fg_transpose_##SUFFIX(n_hid, n_vis, weight,               \
-                                          (T *)work->weight_t);               \
+                                          (T *)work->weight_t, work->ld_t);   \
                 work->transposed = 1;                                         \
                 rows = (const T *)work->weight_t;                             \
+                ld = work->ld_t;                                              \
             }                                                                 \
             fg_sparse_rows_gemm_##SUFFIX(batch, n_out, n_in, work->index,     \
                                          (const T *)work->value, work->count, \
-                                         rows, bias, FG_ACT_SIGMOID, probs);  \
+                                         rows, ld, bias, FG_ACT_SIGMOID,      \
+                                         probs);                              \
             return;                                                           \
         }                                                                     \
     }                                                                         \

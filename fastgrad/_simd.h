@@ -8,6 +8,8 @@
  */
 #ifndef FASTGRAD_SIMD_H
 #define FASTGRAD_SIMD_H
+#include <stdint.h>
+#include <stdlib.h>
 
 #if (defined(__GNUC__) || defined(__clang__)) && \
     (defined(__x86_64__) || defined(__i386__))
@@ -31,5 +33,30 @@ static inline int fg_cpu_has_avx512(void)
 static inline int fg_cpu_has_avx2(void) { return 0; }
 static inline int fg_cpu_has_avx512(void) { return 0; }
 #endif
+
+/* Alignment of packed and scratch buffers: a cache line, so that vector
+ * loads of 64-byte rows never straddle two lines. */
+#define FG_ALIGN 64
+/* malloc aligned to FG_ALIGN bytes; the original pointer sits just before
+ * the returned block. Free with fg_aligned_free. */
+static inline void *fg_aligned_malloc(size_t bytes)
+{
+    unsigned char *raw = malloc(bytes + FG_ALIGN + sizeof(void *));
+    uintptr_t address;
+    if (raw == NULL) {
+        return NULL;
+    }
+    address = (uintptr_t)(raw + sizeof(void *) + FG_ALIGN - 1);
+    address &= ~(uintptr_t)(FG_ALIGN - 1);
+    ((void **)address)[-1] = raw;
+    return (void *)address;
+}
+
+static inline void fg_aligned_free(void *block)
+{
+    if (block != NULL) {
+        free(((void **)block)[-1]);
+    }
+}
 
 #endif

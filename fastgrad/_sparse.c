@@ -31,7 +31,9 @@
 /* Rows of the sparse operand per task of fg_sparse_rows_gemm. */
 #define FG_SP_ROWS 16
 /* Visible units per task of the CD update. */
-#define FG_CD_VIS 16
+#ifndef FG_CD_VIS
+#define FG_CD_VIS 64
+#endif
 /* Tile edge of the transpose. */
 #define FG_TR_BLOCK 32
 
@@ -236,12 +238,12 @@ transpose8_avx2(__m256 *r)
     r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
-/* out[j, i] := a[i, j] for the full 8 x 8 blocks of rows [i0, i1) of a
- * (rows, cols); returns the columns done (a multiple of 8), the caller
+/* out[j, i] := a[i, j] (out row stride ldo) for the full 8 x 8 blocks of
+ * rows [i0, i1) of a (rows, cols); returns the columns done (a multiple of 8), the caller
  * does the rest. i1 - i0 must be a multiple of 8. */
 FG_TARGET_AVX2 static size_t
 transpose_rows_avx2(size_t rows, size_t cols, const float *a, float *out,
-                    size_t i0, size_t i1)
+                    size_t ldo, size_t i0, size_t i1)
 {
     size_t i, j, q;
     for (j = 0; j + 8 <= cols; j += 8) {
@@ -252,7 +254,7 @@ transpose_rows_avx2(size_t rows, size_t cols, const float *a, float *out,
             }
             transpose8_avx2(r);
             for (q = 0; q < 8; q++) {
-                _mm256_storeu_ps(out + (j + q) * rows + i, r[q]);
+                _mm256_storeu_ps(out + (j + q) * ldo + i, r[q]);
             }
         }
     }
@@ -417,8 +419,8 @@ FG_SFX(fg_row_nonzeros)(const T *a, size_t rows, size_t cols,
 void
 FG_SFX(fg_sparse_rows_gemm)(size_t m, size_t n, size_t k,
                             const uint32_t *index, const T *value,
-                            const uint32_t *count, const T *b, const T *bias,
-                            int act, T *out)
+                            const uint32_t *count, const T *b, size_t ldb,
+                            const T *bias, int act, T *out)
 {
     const int use_avx2 = FG_SP_AVX2(sparse_use_avx2());
     const ptrdiff_t n_col_blocks = (ptrdiff_t)((n + FG_SP_COLS - 1)
@@ -446,7 +448,7 @@ FG_SFX(fg_sparse_rows_gemm)(size_t m, size_t n, size_t k,
         for (r = r0; r < r1; r++) {
             T *dst = out + r * n + j0;
             FG_SFX(lists_sum)(index + r * k, value + r * k, count[r],
-                              b + j0, NULL, NULL, 0, NULL, n, width, acc,
+                              b + j0, NULL, NULL, 0, NULL, ldb, width, acc,
                               use_avx2);
 #if FG_HAVE_X86_DISPATCH && FG_IS_F32
             if (use_avx2) {
@@ -464,7 +466,8 @@ FG_SFX(fg_sparse_rows_gemm)(size_t m, size_t n, size_t k,
 }
 
 void
-FG_SFX(fg_transpose)(size_t rows, size_t cols, const T *a, T *out)
+FG_SFX(fg_transpose)(size_t rows, size_t cols, const T *a, T *out,
+                     size_t ldo)
 {
     const int use_avx2 = FG_SP_AVX2(sparse_use_avx2());
     const ptrdiff_t n_blocks = (ptrdiff_t)((rows + FG_TR_BLOCK - 1)
@@ -479,7 +482,8 @@ FG_SFX(fg_transpose)(size_t rows, size_t cols, const T *a, T *out)
 #if FG_HAVE_X86_DISPATCH && FG_IS_F32
         if (use_avx2) {
             i_done = i0 + (i1 - i0) / 8 * 8;
-            j_done = transpose_rows_avx2(rows, cols, a, out, i0, i_done);
+            j_done = transpose_rows_avx2(rows, cols, a, out, ldo, i0,
+                                         i_done);
         }
 #endif
         (void)use_avx2;
@@ -489,7 +493,7 @@ FG_SFX(fg_transpose)(size_t rows, size_t cols, const T *a, T *out)
             const size_t j1 = FG_MIN(cols, j0 + FG_TR_BLOCK);
             for (j = j0; j < j1; j++) {
                 for (i = j < j_done ? i_done : i0; i < i1; i++) {
-                    out[j * rows + i] = a[i * cols + j];
+                    out[j * ldo + i] = a[i * cols + j];
                 }
             }
         }
@@ -504,35 +508,46 @@ FG_SFX(fg_sparse_cd_weights)(size_t batch, size_t n_vis, size_t n_hid,
 {
     const int use_avx2 = FG_SP_AVX2(sparse_use_avx2());
     const size_t cells = batch * n_vis;
-    const ptrdiff_t n_tasks = (ptrdiff_t)((n_vis + FG_CD_VIS - 1)
-                                          / FG_CD_VIS);
+    /* h0 and hk copied with rows aligned to FG_ALIGN bytes */
+    const size_t ldh = (n_hid * sizeof(T) + FG_ALIGN - 1) / FG_ALIGN
+                       * FG_ALIGN / sizeof(T);
+    const ptrdiff_t n_chunks = (ptrdiff_t)((n_vis + FG_CD_VIS - 1)
+                                           / FG_CD_VIS);
+    const ptrdiff_t n_blocks = (ptrdiff_t)((n_hid + FG_SP_COLS - 1)
+                                           / FG_SP_COLS);
     /* v0^T and vk^T, then the nonzeros of their rows (the columns of v0
      * and vk): rows index[p batch ...], values value[p batch ...] */
     uint32_t *index = malloc((2 * cells + 2 * n_vis) * sizeof(uint32_t));
     T *value = malloc(4 * cells * sizeof(T));
+    T *h_copy = fg_aligned_malloc(2 * batch * ldh * sizeof(T));
     T *v0_t = value + 2 * cells, *vk_t = value + 3 * cells;
-    ptrdiff_t task;
+    uint32_t *index0 = index, *index_k = index + cells;
+    uint32_t *count0 = index + 2 * cells, *count_k = count0 + n_vis;
+    T *value0 = value, *value_k = value + cells;
+    const T *h0_rows = h_copy, *hk_rows = h_copy + batch * ldh;
+    ptrdiff_t task, i;
     int n_threads;
-    if (index == NULL || value == NULL) {
+    if (index == NULL || value == NULL || h_copy == NULL) {
         free(index);
         free(value);
+        fg_aligned_free(h_copy);
         return -1;
     }
-    FG_SFX(fg_transpose)(batch, n_vis, v0, v0_t);
-    FG_SFX(fg_transpose)(batch, n_vis, vk, vk_t);
+    FG_SFX(fg_transpose)(batch, n_vis, v0, v0_t, batch);
+    FG_SFX(fg_transpose)(batch, n_vis, vk, vk_t, batch);
     n_threads = fg_threads_for((double)batch * (double)n_vis
                                * (double)n_hid);
-    _Pragma("omp parallel for schedule(static) num_threads(n_threads)")
-    for (task = 0; task < n_tasks; task++) {
-        const size_t p0 = (size_t)task * FG_CD_VIS;
-        const size_t n_p = FG_MIN(n_vis - p0, (size_t)FG_CD_VIS);
-        uint32_t *index0 = index, *index_k = index + cells;
-        uint32_t *count0 = index + 2 * cells, *count_k = count0 + n_vis;
-        T *value0 = value, *value_k = value + cells;
-        /* g[p][j]: G^T of this block of visible units and a hidden block */
-        T g[FG_CD_VIS * FG_SP_COLS];
-        size_t p, j0;
-        for (p = p0; p < p0 + n_p; p++) {
+    _Pragma("omp parallel num_threads(n_threads)")
+    {
+        _Pragma("omp for schedule(static) nowait")
+        for (i = 0; i < (ptrdiff_t)(2 * batch); i++) {
+            const T *src = i < (ptrdiff_t)batch ? h0 + (size_t)i * n_hid
+                           : hk + ((size_t)i - batch) * n_hid;
+            memcpy(h_copy + (size_t)i * ldh, src, n_hid * sizeof(T));
+        }
+        _Pragma("omp for schedule(static)")
+        for (i = 0; i < (ptrdiff_t)n_vis; i++) {
+            const size_t p = (size_t)i;
             count0[p] = FG_SFX(nonzeros)(v0_t + p * batch, batch,
                                          index0 + p * batch,
                                          value0 + p * batch, use_avx2);
@@ -540,16 +555,24 @@ FG_SFX(fg_sparse_cd_weights)(size_t batch, size_t n_vis, size_t n_hid,
                                           index_k + p * batch,
                                           value_k + p * batch, use_avx2);
         }
-        for (j0 = 0; j0 < n_hid; j0 += FG_SP_COLS) {
+        /* A task: FG_CD_VIS visible units of a 64-unit hidden block;
+         * consecutive tasks walk along the same hidden rows of W and V. */
+        _Pragma("omp for schedule(static)")
+        for (task = 0; task < n_blocks * n_chunks; task++) {
+            const size_t j0 = (size_t)(task / n_chunks) * FG_SP_COLS;
+            const size_t p0 = (size_t)(task % n_chunks) * FG_CD_VIS;
             const size_t width = FG_MIN(n_hid - j0, (size_t)FG_SP_COLS);
-            size_t j, vis_done = 0, hid_done = 0;
+            const size_t n_p = FG_MIN(n_vis - p0, (size_t)FG_CD_VIS);
+            /* g[p][j]: G^T of this tile */
+            T g[FG_CD_VIS * FG_SP_COLS];
+            size_t p, j, vis_done = 0, hid_done = 0;
             for (p = 0; p < n_p; p++) {
                 const size_t c = p0 + p;
                 FG_SFX(lists_sum)(index0 + c * batch, value0 + c * batch,
-                                  count0[c], h0 + j0, index_k + c * batch,
-                                  value_k + c * batch, count_k[c], hk + j0,
-                                  n_hid, width, g + p * FG_SP_COLS,
-                                  use_avx2);
+                                  count0[c], h0_rows + j0,
+                                  index_k + c * batch, value_k + c * batch,
+                                  count_k[c], hk_rows + j0, ldh, width,
+                                  g + p * FG_SP_COLS, use_avx2);
             }
 #if FG_HAVE_X86_DISPATCH && FG_IS_F32
             if (use_avx2) {
@@ -573,6 +596,7 @@ FG_SFX(fg_sparse_cd_weights)(size_t batch, size_t n_vis, size_t n_hid,
     }
     free(index);
     free(value);
+    fg_aligned_free(h_copy);
     return 0;
 }
 

@@ -50,21 +50,25 @@ uint32_t fg_nonzeros_f64(const double *a, size_t cols, uint32_t *index,
 
 /* out[i, j] := act(sum_t value_t b[c_t, j] + bias[j]), the (c_t, value_t)
  * the nonzeros of row i of an (m, k) matrix from fg_row_nonzeros, in that
- * order; b is (k, n), out is (m, n), bias has n entries or is NULL, act an
- * enum fg_activation (_eltwise.h). */
+ * order; b is (k, n) with row stride ldb >= n, out is (m, n), bias has n
+ * entries or is NULL, act an enum fg_activation (_eltwise.h). Rows of b
+ * starting on 32-byte boundaries are read fastest. */
 void fg_sparse_rows_gemm_f32(size_t m, size_t n, size_t k,
                              const uint32_t *index, const float *value,
                              const uint32_t *count, const float *b,
-                             const float *bias, int act, float *out);
+                             size_t ldb, const float *bias, int act,
+                             float *out);
 void fg_sparse_rows_gemm_f64(size_t m, size_t n, size_t k,
                              const uint32_t *index, const double *value,
                              const uint32_t *count, const double *b,
-                             const double *bias, int act, double *out);
+                             size_t ldb, const double *bias, int act,
+                             double *out);
 
-/* out (cols, rows) := a^T for a (rows, cols). */
-void fg_transpose_f32(size_t rows, size_t cols, const float *a, float *out);
+/* out (cols, rows), row stride ldo >= rows, := a^T for a (rows, cols). */
+void fg_transpose_f32(size_t rows, size_t cols, const float *a, float *out,
+                      size_t ldo);
 void fg_transpose_f64(size_t rows, size_t cols, const double *a,
-                      double *out);
+                      double *out, size_t ldo);
 
 /*
  * The weight part of a CD update, for v0, vk (batch, n_vis) with many

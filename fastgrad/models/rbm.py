@@ -23,7 +23,7 @@ import numpy as np
 
 from fastgrad import io, ops
 from fastgrad.rng import CounterRNG
-from fastgrad.tensor import Tensor, no_grad
+from fastgrad.tensor import Tensor, aligned, no_grad
 
 __all__ = ["RBM", "check_binary_input"]
 
@@ -110,10 +110,10 @@ class RBM:
         else:
             weight = (0.01 * self.generator.standard_normal(shape)).astype(
                 self.dtype)
-        self.weight = Tensor(weight)
+        self.weight = Tensor(aligned(weight))
         self.vis_bias = Tensor(np.zeros(self.n_visible, self.dtype))
         self.hid_bias = Tensor(np.zeros(self.n_hidden, self.dtype))
-        self.weight_velocity = np.zeros(shape, self.dtype)
+        self.weight_velocity = aligned(np.zeros(shape, self.dtype))
         self.vis_velocity = np.zeros(self.n_visible, self.dtype)
         self.hid_velocity = np.zeros(self.n_hidden, self.dtype)
         self.chain = None  # persistent CD: the negative chain's visibles
