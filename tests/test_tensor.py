@@ -138,3 +138,16 @@ def test_training_steps_create_no_reference_cycles():
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("shape", [(500, 784), (3,), (2, 3, 4)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_aligned_copies_to_a_cache_line_boundary(shape, dtype):
+    from fastgrad.tensor import aligned
+    array = np.arange(np.prod(shape), dtype=dtype).reshape(shape)
+    out = aligned(array)
+    assert out.ctypes.data % 64 == 0
+    assert out.flags.c_contiguous and out.flags.writeable
+    assert out.dtype == array.dtype and np.array_equal(out, array)
+    out[...] = 0  # a copy: the original is untouched
+    assert array.ravel()[-1] == np.prod(shape) - 1
