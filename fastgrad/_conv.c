@@ -52,6 +52,112 @@ FG_TARGET_AVX2 static inline double fg_hsum_pd(__m256d v)
     return _mm_cvtsd_f64(s);
 }
 
+/* d * act'(y), act' from the output as fg_act_backward (_eltwise.c), with
+ * the same operations in the same order. */
+FG_TARGET_AVX2 static inline __m256 fg_act_grad_ps(int act, __m256 y,
+                                                   __m256 d)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const float a = (float)FG_TANH_OPT_A;
+    switch (act) {
+    case FG_ACT_SIGMOID:
+        return _mm256_mul_ps(_mm256_mul_ps(d, y), _mm256_sub_ps(one, y));
+    case FG_ACT_TANH:
+        return _mm256_mul_ps(d, _mm256_sub_ps(one, _mm256_mul_ps(y, y)));
+    case FG_ACT_TANH_OPT:
+        return _mm256_mul_ps(
+            _mm256_mul_ps(d, _mm256_set1_ps(
+                (float)(FG_TANH_OPT_B / FG_TANH_OPT_A))),
+            _mm256_sub_ps(_mm256_set1_ps(a * a), _mm256_mul_ps(y, y)));
+    case FG_ACT_RELU:
+        return _mm256_and_ps(d, _mm256_cmp_ps(y, _mm256_setzero_ps(),
+                                              _CMP_GT_OQ));
+    default:
+        return d;
+    }
+}
+
+/* out (h/2 x w/2) := means of the 2 x 2 blocks of the plane x (h x w), as
+ * the scalar loop: ((r0[2j] + r0[2j+1]) + (r1[2j] + r1[2j+1])) / 4.
+ * Returns the output columns done per row (the caller does the rest). */
+FG_TARGET_AVX2 static ptrdiff_t meanpool2_plane_avx2(const float *x,
+                                                     float *out,
+                                                     ptrdiff_t h,
+                                                     ptrdiff_t w)
+{
+    const __m256 quarter = _mm256_set1_ps(0.25f);
+    ptrdiff_t i, j, ow = w / 2, wide = ow / 8 * 8;
+    const ptrdiff_t done = ow - wide >= 4 ? wide + 4 : wide;
+    for (i = 0; i < h / 2; i++) {
+        const float *r0 = x + 2 * i * w, *r1 = r0 + w;
+        if (done > wide) {  /* 4 more outputs with 128-bit vectors */
+            __m128 top = _mm_hadd_ps(_mm_loadu_ps(r0 + 2 * wide),
+                                     _mm_loadu_ps(r0 + 2 * wide + 4));
+            __m128 bottom = _mm_hadd_ps(_mm_loadu_ps(r1 + 2 * wide),
+                                        _mm_loadu_ps(r1 + 2 * wide + 4));
+            _mm_storeu_ps(out + i * ow + wide,
+                          _mm_mul_ps(_mm_add_ps(top, bottom),
+                                     _mm_set1_ps(0.25f)));
+        }
+        for (j = 0; j < wide; j += 8) {
+            /* hadd pairs within 128-bit lanes; the permute restores order */
+            __m256 top = _mm256_hadd_ps(_mm256_loadu_ps(r0 + 2 * j),
+                                        _mm256_loadu_ps(r0 + 2 * j + 8));
+            __m256 bottom = _mm256_hadd_ps(_mm256_loadu_ps(r1 + 2 * j),
+                                           _mm256_loadu_ps(r1 + 2 * j + 8));
+            __m256 sum = _mm256_castpd_ps(_mm256_permute4x64_pd(
+                _mm256_castps_pd(_mm256_add_ps(top, bottom)), 0xD8));
+            _mm256_storeu_ps(out + i * ow + j, _mm256_mul_ps(sum, quarter));
+        }
+    }
+    return done;
+}
+
+/* dx (h x w) := dy (h/2 x w/2) spread over 2 x 2 blocks / 4, times
+ * act'(y) when y is not NULL. Returns the input columns done per row of
+ * dy (the caller does the rest). */
+FG_TARGET_AVX2 static ptrdiff_t meanpool2_back_plane_avx2(const float *dy,
+                                                          const float *y,
+                                                          int act, float *dx,
+                                                          ptrdiff_t h,
+                                                          ptrdiff_t w)
+{
+    const __m256 quarter = _mm256_set1_ps(0.25f);
+    ptrdiff_t i, j, a, ow = w / 2, wide = ow / 8 * 8;
+    const ptrdiff_t done = ow - wide >= 4 ? wide + 4 : wide;
+    for (i = 0; i < h / 2; i++) {
+        for (j = 0; j < wide; j += 8) {
+            __m256 v = _mm256_mul_ps(_mm256_loadu_ps(dy + i * ow + j),
+                                     quarter);
+            __m256 lo = _mm256_unpacklo_ps(v, v), hi = _mm256_unpackhi_ps(v, v);
+            __m256 first = _mm256_permute2f128_ps(lo, hi, 0x20);
+            __m256 second = _mm256_permute2f128_ps(lo, hi, 0x31);
+            for (a = 0; a < 2; a++) {
+                const ptrdiff_t at = (2 * i + a) * w + 2 * j;
+                __m256 d0 = first, d1 = second;
+                if (y != NULL) {
+                    d0 = fg_act_grad_ps(act, _mm256_loadu_ps(y + at), d0);
+                    d1 = fg_act_grad_ps(act, _mm256_loadu_ps(y + at + 8), d1);
+                }
+                _mm256_storeu_ps(dx + at, d0);
+                _mm256_storeu_ps(dx + at + 8, d1);
+            }
+        }
+        if (done > wide) {  /* 4 more inputs, 8 outputs per row */
+            __m128 v = _mm_mul_ps(_mm_loadu_ps(dy + i * ow + wide),
+                                  _mm_set1_ps(0.25f));
+            __m256 spread = _mm256_set_m128(_mm_unpackhi_ps(v, v),
+                                            _mm_unpacklo_ps(v, v));
+            for (a = 0; a < 2; a++) {
+                const ptrdiff_t at = (2 * i + a) * w + 2 * wide;
+                _mm256_storeu_ps(dx + at, y == NULL ? spread : fg_act_grad_ps(
+                    act, _mm256_loadu_ps(y + at), spread));
+            }
+        }
+    }
+    return done;
+}
+
 #endif
 
 #define FG_CONV_CAT2(a, b) a##_##b
@@ -74,6 +180,8 @@ static const int64_t FG_MASK64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
  * convolution flop). Smaller jobs run on the calling thread. */
 #define FG_CONV_PARALLEL_MIN_WORK 2.0e6
 #define FG_POOL_WORK_PER_ELEMENT 8.0
+/* Pooled rows per task of the mean pools. */
+#define FG_POOL_ROWS 64
 
 static int fg_conv_threads(double work)
 {
@@ -96,6 +204,7 @@ static int fg_conv_avx2(void)
 #define FG_SFX f32
 #define FG_VL 8
 #define FG_VEC_ACT 1   /* sigmoid and relu fused in the AVX2 tiles */
+#define FG_F32 1       /* the AVX2 2 x 2 pools */
 #define FG_ACT_SCALAR fg_act_f32
 #define VEC __m256
 #define VLOADU(p) _mm256_loadu_ps(p)
@@ -124,12 +233,14 @@ static int fg_conv_avx2(void)
 #undef VADD
 #undef FG_HSUM
 #undef FG_VEC_ACT
+#undef FG_F32
 #undef FG_ACT_SCALAR
 
 #define FG_T double
 #define FG_SFX f64
 #define FG_VL 4
 #define FG_VEC_ACT 0
+#define FG_F32 0
 #define FG_ACT_SCALAR fg_act_f64
 #define VEC __m256d
 #define VLOADU(p) _mm256_loadu_pd(p)
@@ -874,34 +985,44 @@ int FN(fg_conv2d_backward_bias)(const T *dy, T *dbias, ptrdiff_t n,
     return 0;
 }
 
+/* The mean pools see the planes stacked as one image of planes * h rows
+ * (h is a multiple of scale): pooled row r averages input rows r * scale
+ * .. r * scale + scale - 1. Tasks are bands of FG_POOL_ROWS pooled rows. */
 int FN(fg_meanpool_forward)(const T *x, T *out, ptrdiff_t planes, ptrdiff_t h,
                             ptrdiff_t w, ptrdiff_t scale)
 {
-    ptrdiff_t k, oh = h / scale, ow = w / scale;
+    const ptrdiff_t ow = w / scale, rows = planes * (h / scale);
+    const ptrdiff_t n_bands = (rows + FG_POOL_ROWS - 1) / FG_POOL_ROWS;
     const T inv = (T)1 / (T)(scale * scale);
+    const int vector = FG_F32 && scale == 2 && fg_conv_avx2();
     int n_threads = fg_conv_threads(FG_POOL_WORK_PER_ELEMENT
                                     * (double)(planes * h * w));
+    ptrdiff_t band;
     #pragma omp parallel for schedule(static) num_threads(n_threads)
-    for (k = 0; k < planes; k++) {
-        const T *src = x + k * h * w;
-        T *dst = out + k * oh * ow;
-        ptrdiff_t i, j, a, b;
-        if (scale == 2) {
-            for (i = 0; i < oh; i++) {
-                const T *r0 = src + 2 * i * w, *r1 = r0 + w;
-                for (j = 0; j < ow; j++) {
-                    dst[i * ow + j] = ((r0[2 * j] + r0[2 * j + 1])
-                                       + (r1[2 * j] + r1[2 * j + 1])) * inv;
-                }
-            }
-            continue;
+    for (band = 0; band < n_bands; band++) {
+        const ptrdiff_t r0 = band * FG_POOL_ROWS;
+        const ptrdiff_t n_rows = FG_MIN(rows - r0, FG_POOL_ROWS);
+        const T *src = x + r0 * scale * w;
+        T *dst = out + r0 * ow;
+        ptrdiff_t i, j, a, b, done = 0;
+#if FG_HAVE_X86_DISPATCH && FG_F32
+        if (vector) {
+            done = meanpool2_plane_avx2(src, dst, 2 * n_rows, w);
         }
-        for (i = 0; i < oh; i++) {
-            for (j = 0; j < ow; j++) {
+#endif
+        (void)vector;
+        for (i = 0; i < n_rows; i++) {
+            for (j = done; j < ow; j++) {
+                const T *block = src + i * scale * w + j * scale;
                 T total = 0;
-                for (a = 0; a < scale; a++) {
-                    for (b = 0; b < scale; b++) {
-                        total += src[(i * scale + a) * w + j * scale + b];
+                if (scale == 2) {
+                    total = (block[0] + block[1]) + (block[w] + block[w + 1]);
+                }
+                else {
+                    for (a = 0; a < scale; a++) {
+                        for (b = 0; b < scale; b++) {
+                            total += block[a * w + b];
+                        }
                     }
                 }
                 dst[i * ow + j] = total * inv;
@@ -911,28 +1032,48 @@ int FN(fg_meanpool_forward)(const T *x, T *out, ptrdiff_t planes, ptrdiff_t h,
     return 0;
 }
 
-int FN(fg_meanpool_backward)(const T *dy, T *dx, ptrdiff_t planes,
-                             ptrdiff_t h, ptrdiff_t w, ptrdiff_t scale)
+int FN(fg_meanpool_backward)(const T *dy, const T *y, int act, T *dx,
+                             ptrdiff_t planes, ptrdiff_t h, ptrdiff_t w,
+                             ptrdiff_t scale)
 {
-    ptrdiff_t k, oh = h / scale, ow = w / scale;
+    const ptrdiff_t ow = w / scale, rows = planes * (h / scale);
+    const ptrdiff_t n_bands = (rows + FG_POOL_ROWS - 1) / FG_POOL_ROWS;
     const T inv = (T)1 / (T)(scale * scale);
-    int n_threads = fg_conv_threads(FG_POOL_WORK_PER_ELEMENT
+    const int vector = FG_F32 && scale == 2 && fg_conv_avx2();
+    int n_threads = fg_conv_threads((FG_POOL_WORK_PER_ELEMENT
+                                     + (y != NULL ? 3.0 : 0.0))
                                     * (double)(planes * h * w));
+    ptrdiff_t band;
     #pragma omp parallel for schedule(static) num_threads(n_threads)
-    for (k = 0; k < planes; k++) {
-        const T *src = dy + k * oh * ow;
-        T *dst = dx + k * h * w;
-        ptrdiff_t i, j, a, b;
-        for (i = 0; i < oh; i++) {
+    for (band = 0; band < n_bands; band++) {
+        const ptrdiff_t r0 = band * FG_POOL_ROWS;
+        const ptrdiff_t n_rows = FG_MIN(rows - r0, FG_POOL_ROWS);
+        const T *src = dy + r0 * ow;
+        const T *out = y != NULL ? y + r0 * scale * w : NULL;
+        T *dst = dx + r0 * scale * w;
+        ptrdiff_t i, j, a, b, done = 0;
+#if FG_HAVE_X86_DISPATCH && FG_F32
+        if (vector) {
+            done = meanpool2_back_plane_avx2(src, out, act, dst, 2 * n_rows,
+                                             w);
+        }
+#endif
+        (void)vector;
+        for (i = 0; i < n_rows; i++) {
             T *row = dst + i * scale * w;
-            for (j = 0; j < ow; j++) {
-                T value = src[i * ow + j] * inv;
-                for (b = 0; b < scale; b++) {
-                    row[j * scale + b] = value;
+            for (j = done; j < ow; j++) {
+                const T value = src[i * ow + j] * inv;
+                for (a = 0; a < scale; a++) {
+                    for (b = 0; b < scale; b++) {
+                        row[a * w + j * scale + b] = value;
+                    }
                 }
             }
-            for (a = 1; a < scale; a++) {
-                memcpy(row + a * w, row, (size_t)w * sizeof(T));
+            for (a = 0; out != NULL && done < ow && a < scale; a++) {
+                T *rest = row + a * w + done * scale;
+                FN(fg_act_backward_serial)(
+                    act, out + (i * scale + a) * w + done * scale, rest, rest,
+                    (size_t)((ow - done) * scale));
             }
         }
     }

@@ -42,8 +42,9 @@ int fg_conv2d_backward_bias_##SFX(const T *dy, T *dbias, ptrdiff_t n,         \
                                   ptrdiff_t m, ptrdiff_t plane);              \
 int fg_meanpool_forward_##SFX(const T *x, T *out, ptrdiff_t planes,           \
                               ptrdiff_t h, ptrdiff_t w, ptrdiff_t scale);     \
-int fg_meanpool_backward_##SFX(const T *dy, T *dx, ptrdiff_t planes,          \
-                               ptrdiff_t h, ptrdiff_t w, ptrdiff_t scale);    \
+int fg_meanpool_backward_##SFX(const T *dy, const T *y, int act, T *dx,      \
+                               ptrdiff_t planes, ptrdiff_t h, ptrdiff_t w,    \
+                               ptrdiff_t scale);                              \
 int fg_maxpool2x2_forward_##SFX(const T *x, T *out, int64_t *argmax,          \
                                 ptrdiff_t planes, ptrdiff_t h, ptrdiff_t w);  \
 int fg_maxpool2x2_backward_##SFX(const T *dy, const int64_t *argmax, T *dx,   \
@@ -58,7 +59,10 @@ int fg_maxpool2x2_backward_##SFX(const T *dy, const int64_t *argmax, T *dx,   \
  * conv2d_backward_bias:   dbias[m] := sum_{n,i,j} dy[n,m,i,j]
  * meanpool_forward:       out[k,i,j] := mean of the scale x scale block
  *                                       x[k, i*scale.., j*scale..]
- * meanpool_backward:      dx[k,h,w] := dy[k,h/scale,w/scale] / scale^2
+ * meanpool_backward:      dx[k,h,w] := dy[k,h/scale,w/scale] / scale^2,
+ *                         times act'(y[k,h,w]) when y is not NULL (the
+ *                         backward of act(conv) followed by the pool, in
+ *                         one pass; act' from the output as _eltwise.h)
  * maxpool2x2_forward:     out[k,i,j] := max of x[k,2i..2i+1,2j..2j+1],
  *                         argmax := flat index h*w_in+w of the first max
  * maxpool2x2_backward:    dx := 0; dx[k, argmax[k,i,j]] += dy[k,i,j]

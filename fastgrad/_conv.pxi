@@ -52,12 +52,12 @@ cdef extern from "_conv.h":
     int fg_meanpool_forward_f64(const double *x, double *out,
                                 ptrdiff_t planes, ptrdiff_t h, ptrdiff_t w,
                                 ptrdiff_t scale) nogil
-    int fg_meanpool_backward_f32(const float *dy, float *dx,
-                                 ptrdiff_t planes, ptrdiff_t h, ptrdiff_t w,
-                                 ptrdiff_t scale) nogil
-    int fg_meanpool_backward_f64(const double *dy, double *dx,
-                                 ptrdiff_t planes, ptrdiff_t h, ptrdiff_t w,
-                                 ptrdiff_t scale) nogil
+    int fg_meanpool_backward_f32(const float *dy, const float *y, int act,
+                                 float *dx, ptrdiff_t planes, ptrdiff_t h,
+                                 ptrdiff_t w, ptrdiff_t scale) nogil
+    int fg_meanpool_backward_f64(const double *dy, const double *y, int act,
+                                 double *dx, ptrdiff_t planes, ptrdiff_t h,
+                                 ptrdiff_t w, ptrdiff_t scale) nogil
     int fg_maxpool2x2_forward_f32(const float *x, float *out,
                                   int64_t *argmax, ptrdiff_t planes,
                                   ptrdiff_t h, ptrdiff_t w) nogil
@@ -297,11 +297,15 @@ def meanpool_forward(x, out, scale):
     return out
 
 
-def meanpool_backward(dy, dx, scale):
-    """dx[n,c,h,w] := dy[n,c,h//s,w//s] / s^2, s = scale.
+def meanpool_backward(dy, dx, scale, y=None, activation="none"):
+    """dx[n,c,h,w] := dy[n,c,h//s,w//s] / s^2, s = scale; with y, times
+    act'(y[n,c,h,w]), the derivative of `activation` from its output y (the
+    backward of act(conv) followed by the pool, in one pass).
 
-    IN dy (N,C,H/s,W/s); OUT dx (N,C,H,W) with H, W divisible by scale."""
+    IN dy (N,C,H/s,W/s), y None or (N,C,H,W); OUT dx (N,C,H,W) with H, W
+    divisible by scale."""
     op = "meanpool_backward"
+    cdef int code = _activation_code(op, activation)
     _check(op, "dy", dy, 4)
     _check(op, "dx", dx, 4, dy.dtype, writeable=True)
     _check_scale(op, scale, dx.shape)
@@ -309,18 +313,25 @@ def meanpool_backward(dy, dx, scale):
     n, c, h, w = dx.shape
     _check_shape(op, "dy", dy, (n, c, h // s, w // s))
     _check_no_alias(op, "dx", dx, dy=dy)
+    cdef void *py = NULL
+    if y is not None:
+        _check(op, "y", y, 4, dy.dtype)
+        _check_shape(op, "y", y, dx.shape)
+        _check_no_alias(op, "dx", dx, y=y)
     if dx.size == 0:
         return dx
+    if y is not None:
+        py = _conv_data(y)
     cdef void *pg = _conv_data(dy)
     cdef void *po = _conv_data(dx)
     if _conv_is_f32(dy):
         with nogil:
-            fg_meanpool_backward_f32(<float *>pg, <float *>po, n * c, h, w,
-                                     s)
+            fg_meanpool_backward_f32(<float *>pg, <float *>py, code,
+                                     <float *>po, n * c, h, w, s)
     else:
         with nogil:
-            fg_meanpool_backward_f64(<double *>pg, <double *>po, n * c, h,
-                                     w, s)
+            fg_meanpool_backward_f64(<double *>pg, <double *>py, code,
+                                     <double *>po, n * c, h, w, s)
     return dx
 
 

@@ -105,6 +105,12 @@ static void backward_range_##SUFFIX(int act, const T *y, const T *dy, T *dx,  \
     }                                                                         \
 }                                                                             \
                                                                               \
+void fg_act_backward_serial_##SUFFIX(int act, const T *y, const T *dy, T *dx,  \
+                                     size_t n)                                \
+{                                                                             \
+    backward_range_##SUFFIX(act, y, dy, dx, 0, (ptrdiff_t)n);                 \
+}                                                                             \
+                                                                              \
 void fg_act_forward_##SUFFIX(int act, const T *x, T *y, size_t n)             \
 {                                                                             \
     ptrdiff_t chunk, count = (ptrdiff_t)n;                                    \

@@ -20,6 +20,12 @@ void fg_act_backward_f32(int act, const float *y, const float *dy, float *dx,
                          size_t n);
 void fg_act_backward_f64(int act, const double *y, const double *dy,
                          double *dx, size_t n);
+/* The same on the calling thread (dx may equal dy): for kernels that run
+ * it inside their own parallel loops. */
+void fg_act_backward_serial_f32(int act, const float *y, const float *dy,
+                                float *dx, size_t n);
+void fg_act_backward_serial_f64(int act, const double *y, const double *dy,
+                                double *dx, size_t n);
 
 /* y := f(x + bias) over n values, bias per element (NULL: none), y may equal
  * x: the row epilogue of fused kernels (the GEMM's bias and activation) and

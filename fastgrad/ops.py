@@ -527,10 +527,12 @@ class Conv2d(Op):
     """activation(cross-correlation of NCHW x with weight (out_maps, in_maps,
     kh, kw) + per-map bias), stride 1, zero padding. The activation is fused
     into the kernel's output tiles; its derivative comes from the saved
-    output, like Linear."""
+    output, like Linear. pool > 1 mean-pools the result over pool x pool
+    blocks in the same op, so the backward spreads the gradient and applies
+    the activation's derivative in one pass."""
 
     def forward(self, x, weight, bias=None, padding="valid",
-                activation="none"):
+                activation="none", pool=1):
         if x.ndim != 4 or weight.ndim != 4:
             raise ValueError(f"conv2d: x {x.shape} must be (N, C, H, W) and "
                              f"weight {weight.shape} (M, C, KH, KW)")
@@ -548,13 +550,23 @@ class Conv2d(Op):
         out = np.empty((x.shape[0], weight.shape[0], out_h, out_w), dtype)
         _k.conv2d_forward(x, weight, bias, out, pad_h, pad_w, activation)
         self.saved = (x, weight, pad_h, pad_w, bias is not None, activation,
-                      out if activation != "none" else None)
-        return out
+                      out, pool)
+        if pool == 1:
+            return out
+        pooled = np.empty(out.shape[:2] + (out_h // pool, out_w // pool),
+                          dtype)
+        return _k.meanpool_forward(out, pooled, pool)
 
     def backward(self, grad):
-        x, weight, pad_h, pad_w, has_bias, activation, out = self.saved
+        x, weight, pad_h, pad_w, has_bias, activation, out, pool = self.saved
         grad = contiguous(grad, x.dtype)
-        if activation != "none":
+        if pool > 1:
+            pre = np.empty_like(out)
+            _k.meanpool_backward(grad, pre, pool,
+                                 None if activation == "none" else out,
+                                 activation)
+            grad = pre
+        elif activation != "none":
             pre = np.empty_like(out)
             _k.act_backward(out, grad, pre, activation)
             grad = pre
@@ -1010,15 +1022,22 @@ def linear(x, weight, bias=None, activation="none"):
     return Linear.apply(*inputs, activation=activation)
 
 
-def conv2d(x, weight, bias=None, padding="valid", activation="none"):
+def conv2d(x, weight, bias=None, padding="valid", activation="none",
+           pool=1):
     """activation(NCHW cross-correlation + bias), stride 1: x (N, C, H, W),
     weight (M, C, KH, KW), bias (M,) or None; padding 'valid', 'full' or an
     int; activation none, sigmoid, tanh, tanh_opt or relu (fused).
-    Returns (N, M, H + 2p - KH + 1, W + 2p - KW + 1)."""
+    Returns (N, M, H + 2p - KH + 1, W + 2p - KW + 1); with pool > 1, that
+    mean-pooled over pool x pool blocks (subsample(conv2d(...), pool) in one
+    op; the output size must be divisible by pool)."""
+    if not isinstance(pool, (int, np.integer)) or isinstance(pool, bool) \
+            or pool < 1:
+        raise ValueError(f"conv2d: pool must be an int >= 1, got {pool!r}")
     inputs = (as_tensor(x), as_tensor(weight))
     if bias is not None:
         inputs += (as_tensor(bias),)
-    return Conv2d.apply(*inputs, padding=padding, activation=activation)
+    return Conv2d.apply(*inputs, padding=padding, activation=activation,
+                        pool=int(pool))
 
 
 def subsample(x, scale):

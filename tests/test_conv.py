@@ -159,6 +159,23 @@ def test_meanpool_matches_reference(dtype, shape, seed):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ["none", "sigmoid", "tanh",
+                                        "tanh_opt", "relu"])
+@given(shape=pool_shapes(), seed=st.integers(0, 2**31 - 1))
+def test_meanpool_backward_with_activation(dtype, activation, shape, seed):
+    """dx = spread(dy) / s^2 * act'(y): the backward of act(conv) + pool."""
+    n, c, h, w, scale = shape
+    rng = np.random.default_rng(seed)
+    y = R.act_forward(_random(rng, (n, c, h, w), dtype),
+                      np.empty((n, c, h, w), dtype), activation)
+    dy = _random(rng, (n, c, h // scale, w // scale), dtype)
+    dx = K.meanpool_backward(dy, np.empty(y.shape, dtype), scale, y,
+                             activation)
+    want = R.meanpool_backward(dy, np.empty(y.shape), scale, y, activation)
+    _assert_close(dx, want, np.abs(want), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @given(n=st.sampled_from([0, 1, 2, 3]), c=st.sampled_from([1, 2, 5]),
        h=st.integers(1, 13), w=st.integers(1, 13),
        seed=st.integers(0, 2**31 - 1), ties=st.booleans())
@@ -191,10 +208,12 @@ def test_pools_threads_bitwise_equal(threads, dtype):
         fastgrad.set_num_threads(n_threads)
         out = K.meanpool_forward(x, np.empty(dy.shape, dtype), 2)
         dx = K.meanpool_backward(dy, np.empty(x.shape, dtype), 2)
+        fused = K.meanpool_backward(dy, np.empty(x.shape, dtype), 2, x,
+                                    "tanh")
         mout, argmax = K.maxpool2x2_forward(
             x, np.empty(dy.shape, dtype), np.empty(dy.shape, np.int64))
         mdx = K.maxpool2x2_backward(dy, argmax, np.empty(x.shape, dtype))
-        results.append((out, dx, mout, argmax, mdx))
+        results.append((out, dx, fused, mout, argmax, mdx))
     for first, second in zip(*results):
         assert np.array_equal(first, second)
 
@@ -289,6 +308,16 @@ def test_pool_bad_input():
         K.meanpool_backward(np.zeros((2, 3, 3, 4), np.float32), x, 2)
     with pytest.raises(ValueError, match="scale must be >= 1"):
         K.meanpool_forward(x, x.copy(), 0)
+    y, dy = np.zeros((2, 3, 8, 8), np.float32), np.zeros((2, 3, 4, 4),
+                                                         np.float32)
+    with pytest.raises(ValueError, match="y.*shape"):
+        K.meanpool_backward(dy, y.copy(), 2, y[:, :, :6], "sigmoid")
+    with pytest.raises(TypeError, match="y"):
+        K.meanpool_backward(dy, y.copy(), 2, y.astype(np.float64), "sigmoid")
+    with pytest.raises(ValueError, match="activation"):
+        K.meanpool_backward(dy, y.copy(), 2, y, "swish")
+    with pytest.raises(ValueError, match="dx"):
+        K.meanpool_backward(dy, y, 2, y, "sigmoid")   # dx aliases y
     with pytest.raises(TypeError, match="argmax must be int64"):
         K.maxpool2x2_forward(x, np.zeros((2, 3, 3, 4), np.float32),
                              np.zeros((2, 3, 3, 4), np.int32))

@@ -159,18 +159,29 @@ def linear_case(draw):
 
 
 @st.composite
-def conv_case(draw):
+def conv_case(draw, fused=False):
+    """conv2d; fused=True adds a smooth activation and a mean pool of 1-3
+    (the output size drawn as a multiple of the pool)."""
     n, c, m = (draw(st.integers(1, 3)) for _ in range(3))
     kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     padding = draw(st.sampled_from(["valid", "full", 1]))
-    h = draw(st.integers(kh, kh + 4))
-    w = draw(st.integers(kw, kw + 4))
+    pad_h, pad_w = {"valid": (0, 0), "full": (kh - 1, kw - 1), 1: (1, 1)}[
+        padding]
+    activation, pool = "none", 1
+    if fused:
+        activation = draw(st.sampled_from(["none", "sigmoid", "tanh",
+                                           "tanh_opt"]))
+        pool = draw(st.integers(1, 3))
+    h = pool * draw(st.integers(1, 3)) - 2 * pad_h + kh - 1
+    w = pool * draw(st.integers(1, 3)) - 2 * pad_w + kw - 1
+    assume(h >= 1 and w >= 1)
     seed = draw(seeds)
     inputs = [leaf(normal(seed, (n, c, h, w))),
               leaf(normal(seed + 1, (m, c, kh, kw)))]
     if draw(st.booleans()):
         inputs.append(leaf(normal(seed + 2, (m,))))
-    return (lambda *xs: ops.conv2d(*xs, padding=padding)), inputs
+    return (lambda *xs: ops.conv2d(*xs, padding=padding,
+                                   activation=activation, pool=pool)), inputs
 
 
 @st.composite
@@ -249,7 +260,8 @@ CASES = {
     "GetItem": getitem_case(),
     "Concatenate": join_case(ops.concatenate), "Stack": join_case(ops.stack),
     "MatMul": matmul_case(), "Linear": linear_case(),
-    "Conv2d": conv_case(), "Subsample": pool_case(),
+    "Conv2d": conv_case(), "Conv2dActPool": conv_case(fused=True),
+    "Subsample": pool_case(),
     "MaxPool2d": pool_case(maximum=True), "Dropout": dropout_case(),
     "MSELoss": loss_case("mse"), "SoftmaxCrossEntropy": loss_case("xent"),
     "BinaryCrossEntropyWithLogits": loss_case("bce"),
@@ -319,6 +331,40 @@ def test_conv2d_shape_errors(x_shape, w_shape):
 def test_subsample_needs_divisible_size():
     with pytest.raises(ValueError, match="subsample.*divisible"):
         ops.subsample(np.zeros((1, 1, 5, 4), np.float32), 2)
+
+
+def test_conv2d_pool_errors():
+    x, w = np.zeros((1, 1, 6, 6), np.float32), np.zeros((2, 1, 2, 2), np.float32)
+    with pytest.raises(ValueError, match="divisible by the scale 2"):
+        ops.conv2d(x, w, pool=2)          # 5 x 5 output
+    for pool in (0, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="conv2d: pool"):
+            ops.conv2d(x, w, pool=pool)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ["none", "sigmoid", "tanh",
+                                        "tanh_opt", "relu"])
+def test_conv2d_pool_equals_conv_then_subsample(dtype, activation):
+    """The fused op gives subsample(conv2d(...)) and the same gradients."""
+    rng = np.random.default_rng(7)
+    arrays = [rng.standard_normal(shape).astype(dtype) for shape in
+              ((3, 2, 13, 21), (4, 2, 2, 2), (4,), (3, 4, 6, 10))]
+    results = []
+    for fused in (True, False):
+        x, w, b = (fastgrad.tensor(a, requires_grad=True)
+                   for a in arrays[:3])
+        if fused:
+            out = ops.conv2d(x, w, b, activation=activation, pool=2)
+        else:
+            out = ops.subsample(ops.conv2d(x, w, b, activation=activation),
+                                2)
+        (out * arrays[3]).sum().backward()
+        results.append((out.data, x.grad, w.grad, b.grad))
+    tolerance = {np.float32: 1e-6, np.float64: 1e-14}[dtype]
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=tolerance,
+                                   atol=tolerance)
 
 
 def test_integer_data_cannot_require_gradients():

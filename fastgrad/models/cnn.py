@@ -214,14 +214,21 @@ class CNN:
         Tensor."""
         maps = x if isinstance(x, Tensor) else Tensor(self._images(x))
         activation = ACTIVATIONS[self.activation]
+        pooled = False  # the previous convolution did this subsampling
         for index, layer in enumerate(self.layers):
+            following = self.layers[index + 1:index + 2]
             if layer[0] == "c" and index in self.norms:
                 maps = self.norms[index].train(self.training)(
                     ops.conv2d(maps, layer[1], layer[2]))
                 maps = getattr(ops, activation)(maps)
             elif layer[0] == "c":
+                # a subsampling layer right after is fused into the op
+                pooled = bool(following) and following[0][0] == "s"
                 maps = ops.conv2d(maps, layer[1], layer[2],
-                                  activation=activation)
+                                  activation=activation,
+                                  pool=following[0][1] if pooled else 1)
+            elif pooled:
+                pooled = False
             else:
                 maps = ops.subsample(maps, layer[1])
         features = ops.reshape(maps, maps.shape[0], self.n_features)

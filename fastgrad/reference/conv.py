@@ -5,7 +5,7 @@ input; float64 accumulation, result cast to the output dtype.
 """
 import numpy as np
 
-from fastgrad.reference.eltwise import act_forward
+from fastgrad.reference.eltwise import act_backward, act_forward
 
 __all__ = ["conv2d_forward", "conv2d_backward_input",
            "conv2d_backward_weight", "conv2d_backward_bias",
@@ -75,10 +75,13 @@ def meanpool_forward(x, out, scale):
     return out
 
 
-def meanpool_backward(dy, dx, scale):
-    """dx := dy spread over its block, divided by scale^2."""
+def meanpool_backward(dy, dx, scale, y=None, activation="none"):
+    """dx := dy spread over its block, divided by scale^2; with y, times
+    the activation's derivative from its output y."""
     spread = np.repeat(np.repeat(dy, scale, axis=2), scale, axis=3)
     dx[...] = spread / (scale * scale)
+    if y is not None:
+        act_backward(y, dx.copy(), dx, activation)
     return dx
 
 
