@@ -403,7 +403,7 @@ count_nonzeros_##SUFFIX(const T *a, size_t n)                                 \
 }                                                                             \
                                                                               \
 /* Contrastive-divergence update with momentum (see _rbm.h). */              \
-void                                                                          \
+double                                                                        \
 fg_rbm_cd_update_##SUFFIX(size_t batch, size_t n_vis, size_t n_hid,          \
                           const T *v0, const T *h0, const T *vk,              \
                           const T *hk, T *weight, T *vis_bias, T *hid_bias,   \
@@ -422,6 +422,9 @@ fg_rbm_cd_update_##SUFFIX(size_t batch, size_t n_vis, size_t n_hid,          \
     ptrdiff_t i, j;                                                           \
     int n_threads;                                                            \
     T beta = mom;                                                             \
+    /* squared differences of v0 and vk, per column */                       \
+    double *squares = malloc((size_t)(nv > 0 ? nv : 1) * sizeof(double));   \
+    double error = 0.0;                                                       \
     /* the weights by the sparse kernel when v0 and vk have few nonzeros    \
      * and the batch is large enough to pay for its transposed tiles */      \
     const int sparse = batch >= FG_SPARSE_MIN_ROWS_T && batch < UINT32_MAX    \
@@ -475,18 +478,41 @@ fg_rbm_cd_update_##SUFFIX(size_t batch, size_t n_vis, size_t n_hid,          \
             T *bias = (visible ? vis_bias : hid_bias) + c0;                   \
             T *velocity = (visible ? vis_velocity : hid_velocity) + c0;       \
             T sum[FG_BIAS_CHUNK];                                             \
+            double square[FG_BIAS_CHUNK];                                     \
             ptrdiff_t r, c;                                                   \
-            for (c = 0; c < len; c++)                                         \
+            for (c = 0; c < len; c++) {                                       \
                 sum[c] = (T)0;                                                \
+                square[c] = 0.0;                                              \
+            }                                                                 \
             for (r = 0; r < m; r++)                                           \
                 for (c = 0; c < len; c++)                                     \
                     sum[c] += pos[r * width + c] - neg[r * width + c];        \
+            if (visible && squares != NULL) {                                 \
+                for (r = 0; r < m; r++)                                       \
+                    for (c = 0; c < len; c++) {                               \
+                        const double d = (double)pos[r * width + c]           \
+                                         - (double)neg[r * width + c];        \
+                        square[c] += d * d;                                   \
+                    }                                                         \
+                for (c = 0; c < len; c++)                                     \
+                    squares[c0 + c] = square[c];                              \
+            }                                                                 \
             for (c = 0; c < len; c++) {                                       \
                 velocity[c] = mom * velocity[c] + scale * sum[c];             \
                 bias[c] += velocity[c];                                       \
             }                                                                 \
         }                                                                     \
     }                                                                         \
+    if (squares == NULL) {  /* out of memory: the error in one serial pass */ \
+        for (i = 0; i < m * nv; i++)                                          \
+            error += ((double)v0[i] - (double)vk[i])                          \
+                     * ((double)v0[i] - (double)vk[i]);                       \
+        return error;                                                         \
+    }                                                                         \
+    for (j = 0; j < nv; j++)                                                  \
+        error += squares[j];                                                  \
+    free(squares);                                                            \
+    return error;                                                             \
 }
 
 FG_DEFINE_GIBBS(float, f32)

@@ -69,15 +69,18 @@ void fg_rbm_gibbs_f64(size_t batch, size_t n_vis, size_t n_hid,
  *   Vb := momentum Vb + lr sum_rows(v0 - vk) / batch;             b += Vb
  *   Vc := momentum Vc + lr sum_rows(h0 - hk) / batch;             c += Vc
  * (DeepLearnToolbox's rbmtrain with wd = 0; biases are not decayed).
+ * Returns sum((v0 - vk)^2) over all entries (the reconstruction error of
+ * CD-k, read in the same pass as the visible bias sums), summed per column
+ * in row order and then over the columns in order, in double.
  */
-void fg_rbm_cd_update_f32(size_t batch, size_t n_vis, size_t n_hid,
+double fg_rbm_cd_update_f32(size_t batch, size_t n_vis, size_t n_hid,
                           const float *v0, const float *h0, const float *vk,
                           const float *hk, float *weight, float *vis_bias,
                           float *hid_bias, float *weight_velocity,
                           float *vis_velocity, float *hid_velocity,
                           double learning_rate, double momentum,
                           double weight_decay);
-void fg_rbm_cd_update_f64(size_t batch, size_t n_vis, size_t n_hid,
+double fg_rbm_cd_update_f64(size_t batch, size_t n_vis, size_t n_hid,
                           const double *v0, const double *h0,
                           const double *vk, const double *hk, double *weight,
                           double *vis_bias, double *hid_bias,

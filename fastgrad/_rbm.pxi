@@ -28,7 +28,7 @@ cdef extern from "_rbm.h":
                           double *h0_samples, double *vk_probs,
                           double *vk_samples, double *hk_probs,
                           double *hk_samples, double *scratch) nogil
-    void fg_rbm_cd_update_f32(size_t batch, size_t n_vis, size_t n_hid,
+    double fg_rbm_cd_update_f32(size_t batch, size_t n_vis, size_t n_hid,
                               const float *v0, const float *h0,
                               const float *vk, const float *hk,
                               float *weight, float *vis_bias,
@@ -36,7 +36,7 @@ cdef extern from "_rbm.h":
                               float *vis_velocity, float *hid_velocity,
                               double learning_rate, double momentum,
                               double weight_decay) nogil
-    void fg_rbm_cd_update_f64(size_t batch, size_t n_vis, size_t n_hid,
+    double fg_rbm_cd_update_f64(size_t batch, size_t n_vis, size_t n_hid,
                               const double *v0, const double *h0,
                               const double *vk, const double *hk,
                               double *weight, double *vis_bias,
@@ -287,7 +287,9 @@ def rbm_cd_update(v0, h0, vk, hk, weight, vis_bias, hid_bias,
     and batch >= RBM_SPARSE_MIN_ROWS_T, h0^T v0 - hk^T vk is summed over
     their nonzeros only (row order, by one thread per element); otherwise
     by two GEMMs. Bitwise identical for any
-    thread count either way. Returns (weight, vis_bias, hid_bias).
+    thread count either way. Returns sum((v0 - vk)^2) over all entries
+    (float, accumulated in double: the reconstruction error of CD-k times
+    the batch size).
     """
     op = "rbm_cd_update"
     _check(op, "v0", v0, 2)
@@ -328,21 +330,22 @@ def rbm_cd_update(v0, h0, vk, hk, weight, vis_bias, hid_bias,
     cdef void *vw = _ptr(weight_velocity)
     cdef void *vb = _ptr(vis_velocity)
     cdef void *vc = _ptr(hid_velocity)
+    cdef double error
     if cnp.PyArray_TYPE(<cnp.ndarray>v0) == cnp.NPY_FLOAT:
         with nogil:
-            fg_rbm_cd_update_f32(c_batch, c_vis, c_hid, <float *>pv0,
+            error = fg_rbm_cd_update_f32(c_batch, c_vis, c_hid, <float *>pv0,
                                  <float *>ph0, <float *>pvk, <float *>phk,
                                  <float *>pw, <float *>pb, <float *>pc,
                                  <float *>vw, <float *>vb, <float *>vc, lr,
                                  mom, wd)
     else:
         with nogil:
-            fg_rbm_cd_update_f64(c_batch, c_vis, c_hid, <double *>pv0,
+            error = fg_rbm_cd_update_f64(c_batch, c_vis, c_hid, <double *>pv0,
                                  <double *>ph0, <double *>pvk, <double *>phk,
                                  <double *>pw, <double *>pb, <double *>pc,
                                  <double *>vw, <double *>vb, <double *>vc,
                                  lr, mom, wd)
-    return weight, vis_bias, hid_bias
+    return error
 
 
 KERNELS += ["uniform_fill", "dropout_mask", "rbm_gibbs", "rbm_cd_update"]

@@ -1216,14 +1216,16 @@ def rbm_cd_update(v0, h0, vk, hk, weight, vis_bias, hid_bias, velocities,
         Vb := momentum Vb + lr sum_rows(v0 - vk) / B
         Vc := momentum Vc + lr sum_rows(h0 - hk) / B
         W += VW, b += Vb, c += Vc   (biases are not decayed)
-    One fused kernel: two GEMMs into VW plus the elementwise updates.
+    One fused kernel (sparse products or two GEMMs into VW, then the
+    elementwise updates). Returns sum((v0 - vk)^2), read in the same pass
+    (CD-k's reconstruction error times B).
     """
     targets = [t.data if isinstance(t, Tensor) else t
                for t in (weight, vis_bias, hid_bias, *velocities)]
     dtype = targets[0].dtype
     phases = [_plain("rbm_cd_update", a, dtype) for a in (v0, h0, vk, hk)]
-    _k.rbm_cd_update(*phases, *targets, learning_rate, momentum,
-                     weight_decay)
+    return _k.rbm_cd_update(*phases, *targets, learning_rate, momentum,
+                            weight_decay)
 
 
 # ---------------------------------------------------------------------------

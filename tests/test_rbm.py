@@ -324,8 +324,11 @@ def test_sparse_cd_update_matches_reference(batch, n_vis, n_hid, density,
         for s in ((n_hid, n_vis), (n_vis,), (n_hid,))]
     got = [a.copy() for a in state]
     want = [a.copy() for a in state]
-    _kernels.rbm_cd_update(v0, h0, vk, hk, *got, 0.5, 0.9, weight_decay)
-    reference.rbm_cd_update(v0, h0, vk, hk, *want, 0.5, 0.9, weight_decay)
+    error = _kernels.rbm_cd_update(v0, h0, vk, hk, *got, 0.5, 0.9,
+                                   weight_decay)
+    want_error = reference.rbm_cd_update(v0, h0, vk, hk, *want, 0.5, 0.9,
+                                         weight_decay)
+    assert error == pytest.approx(want_error, rel=1e-12, abs=1e-12)
     tol = 2e-5 if dtype == np.float32 else 1e-12
     for g, w in zip(got, want):
         assert g.dtype == dtype
@@ -410,10 +413,11 @@ def test_cd_update_matches_reference(batch, n_vis, n_hid, dtype,
         for s in ((n_hid, n_vis), (n_vis,), (n_hid,))]
     got = [a.copy() for a in state]
     want = [a.copy() for a in state]
-    _kernels.rbm_cd_update(*phases, *got, learning_rate, momentum,
-                           weight_decay)
-    reference.rbm_cd_update(*phases, *want, learning_rate, momentum,
-                            weight_decay)
+    error = _kernels.rbm_cd_update(*phases, *got, learning_rate, momentum,
+                                   weight_decay)
+    want_error = reference.rbm_cd_update(*phases, *want, learning_rate,
+                                         momentum, weight_decay)
+    assert error == pytest.approx(want_error, rel=1e-12, abs=1e-12)
     tol = 2e-5 if dtype == np.float32 else 1e-12
     for g, w in zip(got, want):
         assert g.dtype == dtype
@@ -657,3 +661,19 @@ def test_ops_samplers():
     zero = ops.rbm_gibbs(v0, *params, 0, (5, 9))
     assert np.array_equal(zero.h0_samples, direct[1])
     assert zero.vk_probs is None
+
+
+@pytest.mark.parametrize("persistent", [False, True])
+def test_step_returns_the_reconstruction_error(persistent):
+    """step() = sum((v1 - v2)^2) / n with v2 the sampled reconstruction of
+    the data (CD-k: the chain end, summed by the update kernel)."""
+    import copy
+    rng = np.random.default_rng(5)
+    x = (rng.random((40, 30)) < 0.3).astype(np.float32)
+    rbm = RBM(30, 20, learning_rate=0.1, persistent=persistent, seed=3)
+    rbm.step(x)  # PCD: a chain exists from here on
+    twin = copy.deepcopy(rbm)
+    error = rbm.step(x)
+    data = ops.rbm_gibbs(x, *twin._params(), 1, twin.sampler.take())
+    want = np.sum((x.astype(np.float64) - data.vk_samples) ** 2) / len(x)
+    assert error == pytest.approx(want, rel=1e-12)

@@ -149,7 +149,6 @@ class RBM:
             chain = ops.rbm_gibbs(batch, *self._params(), self.k,
                                   self.sampler.take())
             negative_v, negative_h = chain.vk_samples, chain.hk_probs
-            reconstruction = chain.vk_samples
         else:
             data = ops.rbm_gibbs(batch, *self._params(), 1,
                                  self.sampler.take())
@@ -160,14 +159,16 @@ class RBM:
             self.chain[:n] = chain.vk_samples
             negative_v, negative_h = chain.vk_samples, chain.hk_probs
             reconstruction = data.vk_samples
-        ops.rbm_cd_update(batch, chain.h0_samples if not self.persistent
-                          else data.h0_samples, negative_v, negative_h,
-                          *self._params(),
-                          (self.weight_velocity, self.vis_velocity,
-                           self.hid_velocity), self.learning_rate,
-                          self.momentum, self.weight_decay)
-        difference = batch - reconstruction
-        return float(np.einsum("ij,ij->", difference, difference)) / n
+        squares = ops.rbm_cd_update(
+            batch, chain.h0_samples if not self.persistent
+            else data.h0_samples, negative_v, negative_h, *self._params(),
+            (self.weight_velocity, self.vis_velocity, self.hid_velocity),
+            self.learning_rate, self.momentum, self.weight_decay)
+        if self.persistent:  # the error of the data's own reconstruction
+            difference = batch - reconstruction
+            squares = np.einsum("ij,ij->", difference, difference,
+                                dtype=np.float64)
+        return float(squares) / n
 
     def _start_chain(self, n):
         """Persistent chains start from uniform random binary visibles."""

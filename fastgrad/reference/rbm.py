@@ -123,4 +123,5 @@ def rbm_cd_update(v0, h0, vk, hk, weight, vis_bias, hid_bias,
     weight += weight_velocity
     vis_bias += vis_velocity
     hid_bias += hid_velocity
-    return weight, vis_bias, hid_bias
+    difference = v0.astype(np.float64) - vk.astype(np.float64)
+    return float(np.sum(difference * difference))
