@@ -33,6 +33,7 @@ import argparse
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -112,16 +113,22 @@ def _one_hot(labels, n_classes, dtype):
 
 def load_raw(dataset, data_dir=None):
     """(x_train, labels_train, x_test, labels_test) as stored: uint8 images
-    (n, 28, 28) and integer labels, from fastgrad.datasets."""
+    (n, 28, 28) and integer labels, from fastgrad.datasets (its search
+    path, then ../shared/data beside the checkout, as the bench)."""
     from fastgrad import datasets
-    if dataset == "mnist10k":
-        return datasets.mnist10k_split(data_dir)
-    if dataset == "fashion":
-        return datasets.load_fashion_mnist(data_dir)
-    if dataset == "mnist":
-        return datasets.load_mnist(data_dir)
-    raise ValueError(f"unknown dataset {dataset!r}; expected one of "
-                     f"{DATASETS}")
+    loaders = {"mnist10k": datasets.mnist10k_split,
+               "fashion": datasets.load_fashion_mnist,
+               "mnist": datasets.load_mnist}
+    if dataset not in loaders:
+        raise ValueError(f"unknown dataset {dataset!r}; expected one of "
+                         f"{DATASETS}")
+    try:
+        return loaders[dataset](data_dir)
+    except FileNotFoundError:
+        shared = Path(__file__).resolve().parents[2] / "shared" / "data"
+        if data_dir is not None or not (shared / "mnist").is_dir():
+            raise
+        return loaders[dataset](shared)
 
 
 def load_data(args, flatten=True, dtype="float32"):
