@@ -392,14 +392,17 @@ fg_rbm_gibbs_##SUFFIX(size_t batch, size_t n_vis, size_t n_hid, const T *v0, \
     gibbs_work_free(&work);                                                   \
 }                                                                             \
                                                                               \
-/* The number of nonzeros of a[0 .. n). */                                    \
+/* The number of nonzeros of a[0 .. n) (an integer sum: the same for any   \
+ * thread count). */                                                          \
 static size_t                                                                 \
 count_nonzeros_##SUFFIX(const T *a, size_t n)                                 \
 {                                                                             \
-    size_t i, count = 0;                                                      \
-    for (i = 0; i < n; i++)                                                   \
+    ptrdiff_t i, count = 0;                                                   \
+    int n_threads = fg_threads_for(8.0 * (double)n);                          \
+    _Pragma("omp parallel for reduction(+:count) num_threads(n_threads)")    \
+    for (i = 0; i < (ptrdiff_t)n; i++)                                        \
         count += a[i] != (T)0;                                                \
-    return count;                                                             \
+    return (size_t)count;                                                     \
 }                                                                             \
                                                                               \
 /* Contrastive-divergence update with momentum (see _rbm.h). */              \
@@ -453,8 +456,9 @@ fg_rbm_cd_update_##SUFFIX(size_t batch, size_t n_vis, size_t n_hid,          \
     /* W += V; biases: column sums over the batch, each column summed in      \
      * row order by one thread (rows outer, so the loads are contiguous).     \
      * One parallel region for both. */                                       \
-    n_threads = fg_threads_for((double)n_weights                              \
-                               + 2.0 * (double)m * (double)(nv + nh));        \
+    /* memory-bound passes: ~8 flops' time per element read */               \
+    n_threads = fg_threads_for(8.0 * ((sparse ? 0.0 : 2.0 * (double)n_weights)\
+                                      + 2.0 * (double)m * (double)(nv + nh)));\
     _Pragma("omp parallel num_threads(n_threads)")                            \
     {                                                                         \
         if (!sparse) {                                                        \
