@@ -350,28 +350,20 @@ fg_pack_a6_avx2_f64(const double *a, ptrdiff_t lda, ptrdiff_t kc,
     const double *r3 = a + 3 * lda, *r4 = a + 4 * lda, *r5 = a + 5 * lda;
     ptrdiff_t p;
     for (p = 0; p + 4 <= kc; p += 4) {
-        __m256d x0 = _mm256_loadu_pd(r0 + p), x1 = _mm256_loadu_pd(r1 + p);
-        __m256d x2 = _mm256_loadu_pd(r2 + p), x3 = _mm256_loadu_pd(r3 + p);
+        __m256d x[4] = {_mm256_loadu_pd(r0 + p), _mm256_loadu_pd(r1 + p),
+                        _mm256_loadu_pd(r2 + p), _mm256_loadu_pd(r3 + p)};
         __m256d y0 = _mm256_loadu_pd(r4 + p), y1 = _mm256_loadu_pd(r5 + p);
-        /* 4 x 4 transpose of rows 0-3. */
-        __m256d t0 = _mm256_unpacklo_pd(x0, x1);  /* 00 10 02 12 */
-        __m256d t1 = _mm256_unpackhi_pd(x0, x1);  /* 01 11 03 13 */
-        __m256d t2 = _mm256_unpacklo_pd(x2, x3);  /* 20 30 22 32 */
-        __m256d t3 = _mm256_unpackhi_pd(x2, x3);  /* 21 31 23 33 */
-        __m256d c0 = _mm256_permute2f128_pd(t0, t2, 0x20);
-        __m256d c1 = _mm256_permute2f128_pd(t1, t3, 0x20);
-        __m256d c2 = _mm256_permute2f128_pd(t0, t2, 0x31);
-        __m256d c3 = _mm256_permute2f128_pd(t1, t3, 0x31);
         __m256d u0 = _mm256_unpacklo_pd(y0, y1);  /* 40 50 42 52 */
         __m256d u1 = _mm256_unpackhi_pd(y0, y1);  /* 41 51 43 53 */
         double *d = dst + p * 6;
-        _mm256_storeu_pd(d, c0);
+        fg_transpose4_pd(x);  /* rows 0-3 */
+        _mm256_storeu_pd(d, x[0]);
         _mm_storeu_pd(d + 4, _mm256_castpd256_pd128(u0));
-        _mm256_storeu_pd(d + 6, c1);
+        _mm256_storeu_pd(d + 6, x[1]);
         _mm_storeu_pd(d + 10, _mm256_castpd256_pd128(u1));
-        _mm256_storeu_pd(d + 12, c2);
+        _mm256_storeu_pd(d + 12, x[2]);
         _mm_storeu_pd(d + 16, _mm256_extractf128_pd(u0, 1));
-        _mm256_storeu_pd(d + 18, c3);
+        _mm256_storeu_pd(d + 18, x[3]);
         _mm_storeu_pd(d + 22, _mm256_extractf128_pd(u1, 1));
     }
     for (; p < kc; p++) {
@@ -382,6 +374,58 @@ fg_pack_a6_avx2_f64(const double *a, ptrdiff_t lda, ptrdiff_t kc,
         d[3] = r3[p];
         d[4] = r4[p];
         d[5] = r5[p];
+    }
+}
+
+/* Pack a panel of op(B) = B^T, 16 (float32) or 8 (float64) columns: row
+ * s of b (ldb apart) holds column s of op(B); dst[p * nr + s] = b[s * ldb
+ * + p] for p < kc, by 8 x 8 (4 x 4) transposes in registers instead of
+ * scalar strided stores. */
+FG_TARGET_AVX2 static void
+fg_pack_bt16_avx2_f32(const float *b, ptrdiff_t ldb, ptrdiff_t kc,
+                      float *dst)
+{
+    ptrdiff_t p, h, q;
+    for (p = 0; p + 8 <= kc; p += 8) {
+        for (h = 0; h < 16; h += 8) {
+            __m256 r[8];
+            for (q = 0; q < 8; q++) {
+                r[q] = _mm256_loadu_ps(b + (h + q) * ldb + p);
+            }
+            fg_transpose8_ps(r);
+            for (q = 0; q < 8; q++) {
+                _mm256_storeu_ps(dst + (p + q) * 16 + h, r[q]);
+            }
+        }
+    }
+    for (; p < kc; p++) {
+        for (h = 0; h < 16; h++) {
+            dst[p * 16 + h] = b[h * ldb + p];
+        }
+    }
+}
+
+FG_TARGET_AVX2 static void
+fg_pack_bt8_avx2_f64(const double *b, ptrdiff_t ldb, ptrdiff_t kc,
+                     double *dst)
+{
+    ptrdiff_t p, h, q;
+    for (p = 0; p + 4 <= kc; p += 4) {
+        for (h = 0; h < 8; h += 4) {
+            __m256d r[4];
+            for (q = 0; q < 4; q++) {
+                r[q] = _mm256_loadu_pd(b + (h + q) * ldb + p);
+            }
+            fg_transpose4_pd(r);
+            for (q = 0; q < 4; q++) {
+                _mm256_storeu_pd(dst + (p + q) * 8 + h, r[q]);
+            }
+        }
+    }
+    for (; p < kc; p++) {
+        for (h = 0; h < 8; h++) {
+            dst[p * 8 + h] = b[h * ldb + p];
+        }
     }
 }
 
@@ -557,6 +601,17 @@ FG_SFX(fg_pack_b)(int trans_b, const T *b, ptrdiff_t ldb, ptrdiff_t n,
                   T *dst)
 {
     ptrdiff_t cols = FG_MIN(nr, n - j0), p, s;
+#if FG_GEMM_X86
+    if (trans_b && cols == nr && nr == 64 / (ptrdiff_t)sizeof(T)
+            && fg_cpu_has_avx2()) {
+#if FG_IS_F32
+        fg_pack_bt16_avx2_f32(b + j0 * ldb + p0, ldb, kc, dst);
+#else
+        fg_pack_bt8_avx2_f64(b + j0 * ldb + p0, ldb, kc, dst);
+#endif
+        return;
+    }
+#endif
     if (trans_b) {
         /* op(B)[p, j] = b[j, p]: rows of b hold columns of op(B). */
         for (s = 0; s < cols; s++) {

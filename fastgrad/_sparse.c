@@ -208,36 +208,6 @@ store_act_avx2(const float *acc, const float *bias, size_t width, int act,
     }
 }
 
-/* Transpose 8 rows of 8 floats in place. */
-FG_TARGET_AVX2 static inline void
-transpose8_avx2(__m256 *r)
-{
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]);
-    __m256 t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]);
-    __m256 t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]);
-    __m256 t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]);
-    __m256 t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
-    __m256 s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
-    __m256 s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
-    __m256 s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
-    __m256 s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
 /* out[j, i] := a[i, j] (out row stride ldo) for the full 8 x 8 blocks of
  * rows [i0, i1) of a (rows, cols); returns the columns done (a multiple of 8), the caller
  * does the rest. i1 - i0 must be a multiple of 8. */
@@ -252,7 +222,7 @@ transpose_rows_avx2(size_t rows, size_t cols, const float *a, float *out,
             for (q = 0; q < 8; q++) {
                 r[q] = _mm256_loadu_ps(a + (i + q) * cols + j);
             }
-            transpose8_avx2(r);
+            fg_transpose8_ps(r);
             for (q = 0; q < 8; q++) {
                 _mm256_storeu_ps(out + (j + q) * ldo + i, r[q]);
             }
@@ -281,7 +251,7 @@ cd_tile_update_avx2(const float *g, size_t n_vis_block, size_t width,
             for (q = 0; q < 8; q++) {
                 r[q] = _mm256_loadu_ps(g + (pb + q) * FG_SP_COLS + jb);
             }
-            transpose8_avx2(r);
+            fg_transpose8_ps(r);
             for (q = 0; q < 8; q++) {
                 float *w = weight + (jb + q) * ld + pb;
                 float *v = velocity + (jb + q) * ld + pb;
