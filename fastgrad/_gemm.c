@@ -1428,7 +1428,15 @@ FG_SFX(fg_gemm_any)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
              * (in float64 a 3 x 4 tile's rows overflow L1 at k = 784 and
              * the packed path wins from about 64 rows: 33.5 -> 38 GFLOP/s
              * at 256 x 784 x 100 on one thread). */
-            if (!trans_b && (force_small || k <= 160 || m <= 16)) {
+            /* float64 op(A) = A^T from k = 64 on: the packed path was
+             * 1.0-1.6x the direct one (784 x 100 x 100 1.07-1.11x, 784 x
+             * 100 x 300 1.25x on 2 threads); the strided broadcasts of A
+             * are read again for every column tile. (float32 gains only
+             * with n >= 200: 1.06x at 100 x 100 x 784, 1.56x at 2048 x 100
+             * x 784; not switched, so float32 results keep their bits.) */
+            const int packed_at = !FG_IS_F32 && trans_a && k >= 64 && m > 16;
+            if (!trans_b && !packed_at
+                    && (force_small || k <= 160 || m <= 16)) {
                 FG_SFX(fg_gemm_unpacked)(&pr, 0, n_threads);
                 return;
             }
