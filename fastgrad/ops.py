@@ -547,6 +547,9 @@ class Conv2d(Op):
         if x.shape[1] != weight.shape[1] or out_h < 1 or out_w < 1:
             raise ValueError(f"conv2d: x {x.shape} and weight {weight.shape} "
                              f"do not fit with padding {(pad_h, pad_w)}")
+        if out_h % pool or out_w % pool:
+            raise ValueError(f"conv2d: the {out_h}x{out_w} output is not "
+                             f"divisible by the scale {pool} of pool")
         out = np.empty((x.shape[0], weight.shape[0], out_h, out_w), dtype)
         _k.conv2d_forward(x, weight, bias, out, pad_h, pad_w, activation)
         self.saved = (x, weight, pad_h, pad_w, bias is not None, activation,

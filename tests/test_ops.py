@@ -335,8 +335,9 @@ def test_subsample_needs_divisible_size():
 
 def test_conv2d_pool_errors():
     x, w = np.zeros((1, 1, 6, 6), np.float32), np.zeros((2, 1, 2, 2), np.float32)
-    with pytest.raises(ValueError, match="divisible by the scale 2"):
-        ops.conv2d(x, w, pool=2)          # 5 x 5 output
+    with pytest.raises(ValueError, match="conv2d: the 5x5 output is not "
+                                         "divisible by the scale 2"):
+        ops.conv2d(x, w, pool=2)
     for pool in (0, 1.5, True, "2"):
         with pytest.raises(ValueError, match="conv2d: pool"):
             ops.conv2d(x, w, pool=pool)
