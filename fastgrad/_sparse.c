@@ -112,17 +112,6 @@ nonzeros_avx2(const float *a, size_t cols, uint32_t *index, float *value)
     return n;
 }
 
-/* Loads of lists_sum_avx2: vector q of `row`, whole or masked by m<q>. */
-#define FG_LOAD(q) _mm256_loadu_ps(row + 8 * (q))
-#define FG_MLOAD(q) _mm256_maskload_ps(row + 8 * (q), m##q)
-/* c<q> += x * LOAD(q) for q = q0 .. q0 + 3 */
-#define FG_FMA4(LOAD, c_a, c_b, c_c, c_d, q_a, q_b, q_c, q_d)               \
-    do {                                                                      \
-        c_a = _mm256_fmadd_ps(x, LOAD(q_a), c_a);                             \
-        c_b = _mm256_fmadd_ps(x, LOAD(q_b), c_b);                             \
-        c_c = _mm256_fmadd_ps(x, LOAD(q_c), c_c);                             \
-        c_d = _mm256_fmadd_ps(x, LOAD(q_d), c_d);                             \
-    } while (0)
 /* Both lists of lists_sum_avx2, the second one subtracted; BODY is the
  * accumulation of one term x * row. */
 #define FG_LISTS(BODY)                                                        \
@@ -138,39 +127,27 @@ nonzeros_avx2(const float *a, size_t cols, uint32_t *index, float *value)
             BODY;                                                             \
         }                                                                     \
     } while (0)
+/* c<q> += x * vector q of the row, for the vectors q < nv; the last one
+ * masked when `masked` (nv and masked are constants after inlining, and
+ * the accumulators named variables, so they stay in registers). */
+#define FG_TERM(q)                                                            \
+    if (nv > (q))                                                             \
+        c##q = _mm256_fmadd_ps(x, masked && (q) == nv - 1                     \
+                               ? _mm256_maskload_ps(row + 8 * (q), mask)      \
+                               : _mm256_loadu_ps(row + 8 * (q)), c##q)
 
-/* acc[0 .. width) := sum_t value0[t] b0[index0[t] ldb + 0 .. width)
- *                  - sum_t value1[t] b1[index1[t] ldb + 0 .. width),
- * the terms in list order; width <= 64, acc has 64 entries. Up to 8
- * vector accumulators, masked loads only past `width`. */
-FG_TARGET_AVX2 static void
-lists_sum_avx2(const uint32_t *index0, const float *value0, uint32_t len0,
-               const float *b0, const uint32_t *index1, const float *value1,
-               uint32_t len1, const float *b1, size_t ldb, size_t width,
-               float *acc)
+/* lists_sum_avx2 for nv vectors of columns. */
+FG_TARGET_AVX2 static inline __attribute__((always_inline)) void
+lists_sum_nv(const int nv, const int masked, __m256i mask,
+             const uint32_t *index0, const float *value0, uint32_t len0,
+             const float *b0, const uint32_t *index1, const float *value1,
+             uint32_t len1, const float *b1, size_t ldb, float *acc)
 {
     __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0;
     __m256 c5 = c0, c6 = c0, c7 = c0;
     uint32_t t;
-    if (width == FG_SP_COLS) {
-        FG_LISTS(FG_FMA4(FG_LOAD, c0, c1, c2, c3, 0, 1, 2, 3);
-                 FG_FMA4(FG_LOAD, c4, c5, c6, c7, 4, 5, 6, 7));
-    }
-    else if (width > 32) {
-        const __m256i m4 = lanes_below(width - 32);
-        const __m256i m5 = lanes_below(width > 40 ? width - 40 : 0);
-        const __m256i m6 = lanes_below(width > 48 ? width - 48 : 0);
-        const __m256i m7 = lanes_below(width > 56 ? width - 56 : 0);
-        FG_LISTS(FG_FMA4(FG_LOAD, c0, c1, c2, c3, 0, 1, 2, 3);
-                 FG_FMA4(FG_MLOAD, c4, c5, c6, c7, 4, 5, 6, 7));
-    }
-    else {
-        const __m256i m0 = lanes_below(width);
-        const __m256i m1 = lanes_below(width > 8 ? width - 8 : 0);
-        const __m256i m2 = lanes_below(width > 16 ? width - 16 : 0);
-        const __m256i m3 = lanes_below(width > 24 ? width - 24 : 0);
-        FG_LISTS(FG_FMA4(FG_MLOAD, c0, c1, c2, c3, 0, 1, 2, 3));
-    }
+    FG_LISTS(FG_TERM(0); FG_TERM(1); FG_TERM(2); FG_TERM(3); FG_TERM(4);
+             FG_TERM(5); FG_TERM(6); FG_TERM(7));
     _mm256_storeu_ps(acc, c0);
     _mm256_storeu_ps(acc + 8, c1);
     _mm256_storeu_ps(acc + 16, c2);
@@ -181,9 +158,40 @@ lists_sum_avx2(const uint32_t *index0, const float *value0, uint32_t len0,
     _mm256_storeu_ps(acc + 56, c7);
 }
 
-#undef FG_LOAD
-#undef FG_MLOAD
-#undef FG_FMA4
+/* acc[0 .. width) := sum_t value0[t] b0[index0[t] ldb + 0 .. width)
+ *                  - sum_t value1[t] b1[index1[t] ldb + 0 .. width),
+ * the terms in list order; width <= 64, acc has 64 entries. One vector
+ * accumulator per 8 columns. Rows may be read up to `readable` >= width
+ * columns (padded rows): then the last vector is a plain load, else a
+ * masked one; lanes past width are computed but not meant to be used. */
+FG_TARGET_AVX2 static void
+lists_sum_avx2(const uint32_t *index0, const float *value0, uint32_t len0,
+               const float *b0, const uint32_t *index1, const float *value1,
+               uint32_t len1, const float *b1, size_t ldb, size_t width,
+               size_t readable, float *acc)
+{
+    const int nv = (int)((width + 7) / 8);
+    const int masked = readable < (size_t)nv * 8;
+    const __m256i mask = lanes_below(width - 8 * (size_t)(nv - 1));
+#define FG_CASE(NV)                                                           \
+    case 2 * (NV):                                                            \
+        lists_sum_nv(NV, 0, mask, index0, value0, len0, b0, index1, value1,   \
+                     len1, b1, ldb, acc);                                     \
+        break;                                                                \
+    case 2 * (NV) + 1:                                                        \
+        lists_sum_nv(NV, 1, mask, index0, value0, len0, b0, index1, value1,   \
+                     len1, b1, ldb, acc);                                     \
+        break;
+    switch (2 * nv + masked) {
+    FG_CASE(1) FG_CASE(2) FG_CASE(3) FG_CASE(4)
+    FG_CASE(5) FG_CASE(6) FG_CASE(7) FG_CASE(8)
+    default:  /* width 0: nothing to sum */
+        memset(acc, 0, FG_SP_COLS * sizeof(float));
+    }
+#undef FG_CASE
+}
+
+#undef FG_TERM
 #undef FG_LISTS
 
 /* out[0 .. width) := act(acc + bias) (bias may be NULL). */
@@ -328,18 +336,19 @@ static void
 FG_SFX(lists_sum)(const uint32_t *index0, const T *value0, uint32_t len0,
                   const T *b0, const uint32_t *index1, const T *value1,
                   uint32_t len1, const T *b1, size_t ldb, size_t width,
-                  T *acc, int use_avx2)
+                  size_t readable, T *acc, int use_avx2)
 {
     uint32_t t;
     size_t j;
 #if FG_HAVE_X86_DISPATCH && FG_IS_F32
     if (use_avx2) {
         lists_sum_avx2(index0, value0, len0, b0, index1, value1, len1, b1,
-                       ldb, width, acc);
+                       ldb, width, readable, acc);
         return;
     }
 #endif
     (void)use_avx2;
+    (void)readable;
     for (j = 0; j < width; j++) {
         acc[j] = (T)0;
     }
@@ -412,14 +421,15 @@ FG_SFX(fg_sparse_rows_gemm)(size_t m, size_t n, size_t k,
         const size_t j0 = (size_t)(task / n_row_blocks) * FG_SP_COLS;
         const size_t r0 = (size_t)(task % n_row_blocks) * FG_SP_ROWS;
         const size_t width = FG_MIN(n - j0, (size_t)FG_SP_COLS);
+        const size_t readable = FG_MIN(ldb - j0, (size_t)FG_SP_COLS);
         const size_t r1 = FG_MIN(m, r0 + FG_SP_ROWS);
         T acc[FG_SP_COLS];
         size_t r, j;
         for (r = r0; r < r1; r++) {
             T *dst = out + r * n + j0;
             FG_SFX(lists_sum)(index + r * k, value + r * k, count[r],
-                              b + j0, NULL, NULL, 0, NULL, ldb, width, acc,
-                              use_avx2);
+                              b + j0, NULL, NULL, 0, NULL, ldb, width,
+                              readable, acc, use_avx2);
 #if FG_HAVE_X86_DISPATCH && FG_IS_F32
             if (use_avx2) {
                 store_act_avx2(acc, bias != NULL ? bias + j0 : NULL, width,
@@ -465,6 +475,11 @@ FG_SFX(fg_transpose)(size_t rows, size_t cols, const T *a, T *out,
                 for (i = j < j_done ? i_done : i0; i < i1; i++) {
                     out[j * ldo + i] = a[i * cols + j];
                 }
+            }
+        }
+        for (j = 0; i1 == rows && j < cols; j++) {  /* zero the padding */
+            for (i = rows; i < ldo; i++) {
+                out[j * ldo + i] = (T)0;
             }
         }
     }
@@ -514,6 +529,8 @@ FG_SFX(fg_sparse_cd_weights)(size_t batch, size_t n_vis, size_t n_hid,
             const T *src = i < (ptrdiff_t)batch ? h0 + (size_t)i * n_hid
                            : hk + ((size_t)i - batch) * n_hid;
             memcpy(h_copy + (size_t)i * ldh, src, n_hid * sizeof(T));
+            memset(h_copy + (size_t)i * ldh + n_hid, 0,
+                   (ldh - n_hid) * sizeof(T));
         }
         _Pragma("omp for schedule(static)")
         for (i = 0; i < (ptrdiff_t)n_vis; i++) {
@@ -542,6 +559,7 @@ FG_SFX(fg_sparse_cd_weights)(size_t batch, size_t n_vis, size_t n_hid,
                                   count0[c], h0_rows + j0,
                                   index_k + c * batch, value_k + c * batch,
                                   count_k[c], hk_rows + j0, ldh, width,
+                                  FG_MIN(ldh - j0, (size_t)FG_SP_COLS),
                                   g + p * FG_SP_COLS, use_avx2);
             }
 #if FG_HAVE_X86_DISPATCH && FG_IS_F32

@@ -52,7 +52,8 @@ uint32_t fg_nonzeros_f64(const double *a, size_t cols, uint32_t *index,
  * the nonzeros of row i of an (m, k) matrix from fg_row_nonzeros, in that
  * order; b is (k, n) with row stride ldb >= n, out is (m, n), bias has n
  * entries or is NULL, act an enum fg_activation (_eltwise.h). Rows of b
- * starting on 32-byte boundaries are read fastest. */
+ * starting on 32-byte boundaries are read fastest; rows padded past n
+ * (ldb > n) let the last block use whole vectors. */
 void fg_sparse_rows_gemm_f32(size_t m, size_t n, size_t k,
                              const uint32_t *index, const float *value,
                              const uint32_t *count, const float *b,
@@ -64,7 +65,8 @@ void fg_sparse_rows_gemm_f64(size_t m, size_t n, size_t k,
                              size_t ldb, const double *bias, int act,
                              double *out);
 
-/* out (cols, rows), row stride ldo >= rows, := a^T for a (rows, cols). */
+/* out (cols, rows), row stride ldo >= rows, := a^T for a (rows, cols);
+ * the padding out[j, rows .. ldo) is set to zero. */
 void fg_transpose_f32(size_t rows, size_t cols, const float *a, float *out,
                       size_t ldo);
 void fg_transpose_f64(size_t rows, size_t cols, const double *a,
