@@ -217,8 +217,8 @@ struct gibbs_work {
     uint32_t *index;    /* batch x max(n_vis, n_hid) nonzero columns */
     void *value;        /* batch x max(n_vis, n_hid) their values */
     uint32_t *count;    /* batch */
-    void *weight_t;     /* n_vis x ld_t: W^T, once transposed, each row */
-    size_t ld_t;        /* aligned to FG_ALIGN bytes */
+    void *weight_t;     /* n_vis x ld_t: W^T, once transposed */
+    size_t ld_t;        /* n_hid rounded up to whole FG_ALIGN-byte rows */
     int transposed;
 };
 
