@@ -31,9 +31,7 @@
 /* Rows of the sparse operand per task of fg_sparse_rows_gemm. */
 #define FG_SP_ROWS 16
 /* Visible units per task of the CD update. */
-#ifndef FG_CD_VIS
 #define FG_CD_VIS 64
-#endif
 /* Tile edge of the transpose. */
 #define FG_TR_BLOCK 32
 
@@ -217,8 +215,8 @@ store_act_avx2(const float *acc, const float *bias, size_t width, int act,
 }
 
 /* out[j, i] := a[i, j] (out row stride ldo) for the full 8 x 8 blocks of
- * rows [i0, i1) of a (rows, cols); returns the columns done (a multiple of 8), the caller
- * does the rest. i1 - i0 must be a multiple of 8. */
+ * rows [i0, i1) of a (rows, cols); returns the columns done (a multiple of
+ * 8), the caller does the rest. i1 - i0 must be a multiple of 8. */
 FG_TARGET_AVX2 static size_t
 transpose_rows_avx2(size_t rows, size_t cols, const float *a, float *out,
                     size_t ldo, size_t i0, size_t i1)
@@ -406,8 +404,9 @@ FG_SFX(fg_sparse_rows_gemm)(size_t m, size_t n, size_t k,
                                                / FG_SP_COLS);
     /* columns per block: as even as whole vectors allow (n = 100: 56 + 44
      * rather than 64 + 36, so the threads' shares are closer) */
-    const size_t cols = ((n + (size_t)n_col_blocks - 1)
-                         / (size_t)n_col_blocks + 7) & ~(size_t)7;
+    const size_t cols = n_col_blocks == 0 ? FG_SP_COLS
+        : ((n + (size_t)n_col_blocks - 1) / (size_t)n_col_blocks + 7)
+          & ~(size_t)7;
     const ptrdiff_t n_row_blocks = (ptrdiff_t)((m + FG_SP_ROWS - 1)
                                                / FG_SP_ROWS);
     ptrdiff_t task;

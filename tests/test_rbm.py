@@ -677,3 +677,17 @@ def test_step_returns_the_reconstruction_error(persistent):
     data = ops.rbm_gibbs(x, *twin._params(), 1, twin.sampler.take())
     want = np.sum((x.astype(np.float64) - data.vk_samples) ** 2) / len(x)
     assert error == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.parametrize("n_hid, n_vis", [(0, 30), (5, 0), (0, 0)])
+def test_gibbs_with_no_units_gives_empty_arrays(n_hid, n_vis):
+    """Zero hidden or visible units: empty results, no crash (the sparse
+    path's column blocks must not divide by zero)."""
+    v = (np.random.default_rng(0).random((20, n_vis)) < 0.1).astype(
+        np.float32)
+    chain = ops.rbm_gibbs(v, np.zeros((n_hid, n_vis), np.float32),
+                          np.zeros(n_vis, np.float32),
+                          np.zeros(n_hid, np.float32), 1, (0, 1))
+    assert chain.h0_probs.shape == (20, n_hid)
+    assert chain.vk_samples.shape == (20, n_vis)
+    assert np.all(chain.vk_probs == 0.5)  # sigmoid(0 + b), b = 0
