@@ -77,9 +77,10 @@ FG_TARGET_AVX2 static inline __m256 fg_act_grad_ps(int act, __m256 y,
     }
 }
 
-/* out (h/2 x w/2) := means of the 2 x 2 blocks of the plane x (h x w), as
- * the scalar loop: ((r0[2j] + r0[2j+1]) + (r1[2j] + r1[2j+1])) / 4.
- * Returns the output columns done per row (the caller does the rest). */
+/* out (h/2 x w/2) := means of the 2 x 2 blocks of the rows x (h x w, h
+ * even: a band of stacked planes), as the scalar loop: ((r0[2j] +
+ * r0[2j+1]) + (r1[2j] + r1[2j+1])) / 4. Returns the output columns done
+ * per row (the caller does the rest). */
 FG_TARGET_AVX2 static ptrdiff_t meanpool2_plane_avx2(const float *x,
                                                      float *out,
                                                      ptrdiff_t h,
