@@ -7,7 +7,7 @@
  * packing, so all four trans_a/trans_b combinations meet the same
  * micro-kernel), and a register-blocked micro-kernel multiplies one MR-row
  * panel by one NR-column panel into an MR x NR tile of C. Micro-kernels:
- * AVX-512 (6x32 float32, 6x16 float64), AVX2+FMA (6x16, 6x8), chosen at run
+ * AVX-512 (8x32 float32, 8x16 float64), AVX2+FMA (6x16, 6x8), chosen at run
  * time, and portable C (4x8).
  *
  * Small and MLP-sized problems skip packing where it does not pay: a
@@ -46,8 +46,8 @@
 
 #define FG_MIN(x, y) ((x) < (y) ? (x) : (y))
 #define FG_CEIL_DIV(x, y) (((x) + (y) - 1) / (y))
-/* Largest micro-tile of any kernel (AVX-512 float32: 6 x 32). */
-#define FG_MAX_TILE 192
+/* Largest micro-tile of any kernel (AVX-512 float32: 8 x 32). */
+#define FG_MAX_TILE 256
 /* Write-back modes of a micro-kernel for its MR x NR tile:
  * FG_WB_SET:  C := alpha * acc                 (first K block, beta == 0)
  * FG_WB_BETA: C := alpha * acc + beta * C      (first K block, beta != 0)
@@ -209,7 +209,7 @@ fg_kernel_avx2_f64(ptrdiff_t kc, const double *ap, const double *bp,
     c##i##0 = _mm512_fmadd_ps(av, b0, c##i##0);                           \
     c##i##1 = _mm512_fmadd_ps(av, b1, c##i##1)
 
-/* 6 x 32 tile += A panel (kc x 6) * B panel (kc x 32), float32. */
+/* 8 x 32 tile += A panel (kc x 8) * B panel (kc x 32), float32. */
 FG_TARGET_AVX512 static void
 fg_kernel_avx512_f32(ptrdiff_t kc, const float *ap, const float *bp,
                      float *c, ptrdiff_t ldc, float alpha, float beta,
@@ -221,6 +221,8 @@ fg_kernel_avx512_f32(ptrdiff_t kc, const float *ap, const float *bp,
     __m512 c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();
     __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps();
     __m512 c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();
+    __m512 c60 = _mm512_setzero_ps(), c61 = _mm512_setzero_ps();
+    __m512 c70 = _mm512_setzero_ps(), c71 = _mm512_setzero_ps();
     __m512 av, b0, b1, va, vb;
     ptrdiff_t p;
 
@@ -229,7 +231,8 @@ fg_kernel_avx512_f32(ptrdiff_t kc, const float *ap, const float *bp,
         b1 = _mm512_load_ps(bp + 16);
         FG_AVX512_F32_ROW(0); FG_AVX512_F32_ROW(1); FG_AVX512_F32_ROW(2);
         FG_AVX512_F32_ROW(3); FG_AVX512_F32_ROW(4); FG_AVX512_F32_ROW(5);
-        ap += 6;
+        FG_AVX512_F32_ROW(6); FG_AVX512_F32_ROW(7);
+        ap += 8;
         bp += 32;
     }
     va = _mm512_set1_ps(alpha);
@@ -246,6 +249,10 @@ fg_kernel_avx512_f32(ptrdiff_t kc, const float *ap, const float *bp,
     FG_AVX512_F32_WB(c + 4 * ldc + 16, c41);
     FG_AVX512_F32_WB(c + 5 * ldc, c50);
     FG_AVX512_F32_WB(c + 5 * ldc + 16, c51);
+    FG_AVX512_F32_WB(c + 6 * ldc, c60);
+    FG_AVX512_F32_WB(c + 6 * ldc + 16, c61);
+    FG_AVX512_F32_WB(c + 7 * ldc, c70);
+    FG_AVX512_F32_WB(c + 7 * ldc + 16, c71);
 }
 
 #define FG_AVX512_F64_WB(ptr, acc)                                        \
@@ -265,7 +272,7 @@ fg_kernel_avx512_f32(ptrdiff_t kc, const float *ap, const float *bp,
     c##i##0 = _mm512_fmadd_pd(av, b0, c##i##0);                           \
     c##i##1 = _mm512_fmadd_pd(av, b1, c##i##1)
 
-/* 6 x 16 tile += A panel (kc x 6) * B panel (kc x 16), float64. */
+/* 8 x 16 tile += A panel (kc x 8) * B panel (kc x 16), float64. */
 FG_TARGET_AVX512 static void
 fg_kernel_avx512_f64(ptrdiff_t kc, const double *ap, const double *bp,
                      double *c, ptrdiff_t ldc, double alpha, double beta,
@@ -277,6 +284,8 @@ fg_kernel_avx512_f64(ptrdiff_t kc, const double *ap, const double *bp,
     __m512d c30 = _mm512_setzero_pd(), c31 = _mm512_setzero_pd();
     __m512d c40 = _mm512_setzero_pd(), c41 = _mm512_setzero_pd();
     __m512d c50 = _mm512_setzero_pd(), c51 = _mm512_setzero_pd();
+    __m512d c60 = _mm512_setzero_pd(), c61 = _mm512_setzero_pd();
+    __m512d c70 = _mm512_setzero_pd(), c71 = _mm512_setzero_pd();
     __m512d av, b0, b1, va, vb;
     ptrdiff_t p;
 
@@ -285,7 +294,8 @@ fg_kernel_avx512_f64(ptrdiff_t kc, const double *ap, const double *bp,
         b1 = _mm512_load_pd(bp + 8);
         FG_AVX512_F64_ROW(0); FG_AVX512_F64_ROW(1); FG_AVX512_F64_ROW(2);
         FG_AVX512_F64_ROW(3); FG_AVX512_F64_ROW(4); FG_AVX512_F64_ROW(5);
-        ap += 6;
+        FG_AVX512_F64_ROW(6); FG_AVX512_F64_ROW(7);
+        ap += 8;
         bp += 16;
     }
     va = _mm512_set1_pd(alpha);
@@ -302,6 +312,10 @@ fg_kernel_avx512_f64(ptrdiff_t kc, const double *ap, const double *bp,
     FG_AVX512_F64_WB(c + 4 * ldc + 8, c41);
     FG_AVX512_F64_WB(c + 5 * ldc, c50);
     FG_AVX512_F64_WB(c + 5 * ldc + 8, c51);
+    FG_AVX512_F64_WB(c + 6 * ldc, c60);
+    FG_AVX512_F64_WB(c + 6 * ldc + 8, c61);
+    FG_AVX512_F64_WB(c + 7 * ldc, c70);
+    FG_AVX512_F64_WB(c + 7 * ldc + 8, c71);
 }
 
 /* Pack 6 rows of a row-major A (not transposed), kc columns, into
@@ -377,54 +391,54 @@ fg_pack_a6_avx2_f64(const double *a, ptrdiff_t lda, ptrdiff_t kc,
     }
 }
 
-/* Pack a panel of op(B) = B^T, 16 (float32) or 8 (float64) columns: row
- * s of b (ldb apart) holds column s of op(B); dst[p * nr + s] = b[s * ldb
- * + p] for p < kc, by 8 x 8 (4 x 4) transposes in registers instead of
- * scalar strided stores. */
+/* Pack a panel of op(B) = B^T, nr columns (a multiple of 8 in float32,
+ * of 4 in float64): row s of b (ldb apart) holds column s of op(B);
+ * dst[p * nr + s] = b[s * ldb + p] for p < kc, by 8 x 8 (4 x 4) transposes
+ * in registers instead of scalar strided stores. */
 FG_TARGET_AVX2 static void
-fg_pack_bt16_avx2_f32(const float *b, ptrdiff_t ldb, ptrdiff_t kc,
-                      float *dst)
+fg_pack_bt_avx2_f32(const float *b, ptrdiff_t ldb, ptrdiff_t kc,
+                    ptrdiff_t nr, float *dst)
 {
     ptrdiff_t p, h, q;
     for (p = 0; p + 8 <= kc; p += 8) {
-        for (h = 0; h < 16; h += 8) {
+        for (h = 0; h < nr; h += 8) {
             __m256 r[8];
             for (q = 0; q < 8; q++) {
                 r[q] = _mm256_loadu_ps(b + (h + q) * ldb + p);
             }
             fg_transpose8_ps(r);
             for (q = 0; q < 8; q++) {
-                _mm256_storeu_ps(dst + (p + q) * 16 + h, r[q]);
+                _mm256_storeu_ps(dst + (p + q) * nr + h, r[q]);
             }
         }
     }
     for (; p < kc; p++) {
-        for (h = 0; h < 16; h++) {
-            dst[p * 16 + h] = b[h * ldb + p];
+        for (h = 0; h < nr; h++) {
+            dst[p * nr + h] = b[h * ldb + p];
         }
     }
 }
 
 FG_TARGET_AVX2 static void
-fg_pack_bt8_avx2_f64(const double *b, ptrdiff_t ldb, ptrdiff_t kc,
-                     double *dst)
+fg_pack_bt_avx2_f64(const double *b, ptrdiff_t ldb, ptrdiff_t kc,
+                    ptrdiff_t nr, double *dst)
 {
     ptrdiff_t p, h, q;
     for (p = 0; p + 4 <= kc; p += 4) {
-        for (h = 0; h < 8; h += 4) {
+        for (h = 0; h < nr; h += 4) {
             __m256d r[4];
             for (q = 0; q < 4; q++) {
                 r[q] = _mm256_loadu_pd(b + (h + q) * ldb + p);
             }
             fg_transpose4_pd(r);
             for (q = 0; q < 4; q++) {
-                _mm256_storeu_pd(dst + (p + q) * 8 + h, r[q]);
+                _mm256_storeu_pd(dst + (p + q) * nr + h, r[q]);
             }
         }
     }
     for (; p < kc; p++) {
-        for (h = 0; h < 8; h++) {
-            dst[p * 8 + h] = b[h * ldb + p];
+        for (h = 0; h < nr; h++) {
+            dst[p * nr + h] = b[h * ldb + p];
         }
     }
 }
@@ -452,6 +466,15 @@ fg_pack_bt8_avx2_f64(const double *b, ptrdiff_t ldb, ptrdiff_t kc,
 #undef FG_SFX
 #undef FG_ACT
 #undef FG_IS_F32
+
+int fg_gemm_simd_width(void)
+{
+#if FG_GEMM_X86
+    return fg_cpu_has_avx512() ? 512 : fg_cpu_has_avx2() ? 256 : 0;
+#else
+    return 0;
+#endif
+}
 
 #else  /* FG_GEMM_TEMPLATE: the type-generic part, T is float or double */
 
@@ -517,7 +540,7 @@ static FG_SFX(fg_gemm_config) FG_SFX(fg_choose_config)(void)
 #if FG_GEMM_X86
     if (fg_cpu_has_avx512()) {
         config.kernel = FG_SFX(fg_kernel_avx512);
-        config.mr = 6;
+        config.mr = 8;
         config.nr = 64 / sizeof(T) * 2;
         config.mc = 144;
         config.kc = 256;
@@ -535,6 +558,12 @@ static FG_SFX(fg_gemm_config) FG_SFX(fg_choose_config)(void)
         config.nc = 4096 / sizeof(T);
     }
 #endif
+#ifdef FG_GEMM_BENCH_PATHS
+    /* Developer builds only: FG_MC, FG_KC, FG_NC override the blocking. */
+    if (getenv("FG_MC")) config.mc = atoi(getenv("FG_MC"));
+    if (getenv("FG_KC")) config.kc = atoi(getenv("FG_KC"));
+    if (getenv("FG_NC")) config.nc = atoi(getenv("FG_NC"));
+#endif
     return config;
 }
 
@@ -547,12 +576,23 @@ FG_SFX(fg_pack_a)(int trans_a, const T *a, ptrdiff_t lda, ptrdiff_t m,
 {
     ptrdiff_t rows = FG_MIN(mr, m - i0), p, r;
 #if FG_GEMM_X86
-    /* mr == 6 only with the AVX2 and AVX-512 kernels: AVX2 is there. */
+    /* mr == 6 (8) only with the AVX2 (AVX-512) kernels: AVX2 is there. */
     if (!trans_a && rows == 6 && mr == 6) {
         FG_SFX(fg_pack_a6_avx2)(a + i0 * lda + p0, lda, kc, dst);
         return;
     }
+    if (!trans_a && rows == 8 && mr == 8) {
+        /* Rows of A are columns of the panel, as for B^T. */
+        FG_SFX(fg_pack_bt_avx2)(a + i0 * lda + p0, lda, kc, 8, dst);
+        return;
+    }
 #endif
+    if (trans_a && rows == 8 && mr == 8) {
+        for (p = 0; p < kc; p++) {
+            memcpy(dst + p * 8, a + (p0 + p) * lda + i0, 8 * sizeof(T));
+        }
+        return;
+    }
     if (trans_a && rows == 6 && mr == 6) {
         /* The common case, with a fixed trip count the compiler unrolls. */
         for (p = 0; p < kc; p++) {
@@ -602,13 +642,9 @@ FG_SFX(fg_pack_b)(int trans_b, const T *b, ptrdiff_t ldb, ptrdiff_t n,
 {
     ptrdiff_t cols = FG_MIN(nr, n - j0), p, s;
 #if FG_GEMM_X86
-    if (trans_b && cols == nr && nr == 64 / (ptrdiff_t)sizeof(T)
+    if (trans_b && cols == nr && nr % (32 / (ptrdiff_t)sizeof(T)) == 0
             && fg_cpu_has_avx2()) {
-#if FG_IS_F32
-        fg_pack_bt16_avx2_f32(b + j0 * ldb + p0, ldb, kc, dst);
-#else
-        fg_pack_bt8_avx2_f64(b + j0 * ldb + p0, ldb, kc, dst);
-#endif
+        FG_SFX(fg_pack_bt_avx2)(b + j0 * ldb + p0, ldb, kc, nr, dst);
         return;
     }
 #endif
@@ -651,13 +687,17 @@ FG_SFX(fg_pack_b_block)(int trans_b, const T *b, ptrdiff_t ldb, ptrdiff_t n,
 {
     const ptrdiff_t panels = FG_CEIL_DIV(j1 - j0, nr);
     ptrdiff_t full = 0, p, r;
-    if (!trans_b && (nr == 8 || nr == 16)) {
+    if (!trans_b && (nr == 8 || nr == 16 || nr == 32)) {
         full = (j1 - j0) / nr;
         for (p = 0; p < kc; p++) {
             const T *src = b + (p0 + p) * ldb + j0;
             T *d = dst + p * nr;
+            /* Constant sizes, so that memcpy becomes vector moves. */
             for (r = 0; r < full; r++) {
-                if (nr == 16) {
+                if (nr == 32) {
+                    memcpy(d + r * nr * kc, src + r * nr, 32 * sizeof(T));
+                }
+                else if (nr == 16) {
                     memcpy(d + r * nr * kc, src + r * nr, 16 * sizeof(T));
                 }
                 else {
@@ -706,221 +746,12 @@ FG_SFX(fg_epilogue_block)(const FG_SFX(fg_problem) *pr, ptrdiff_t i0,
 }
 
 /* ------------------------------------------------------------------ */
-/* Unpacked AVX2 paths for small problems, where packing does not pay  */
+/* Unpacked paths for small problems, where packing does not pay      */
 /* ------------------------------------------------------------------ */
 #if FG_GEMM_X86
 
-#if FG_IS_F32
-#define FG_V __m256
-#define FG_LANES 8
-#define FG_LOADU _mm256_loadu_ps
-#define FG_STOREU _mm256_storeu_ps
-#define FG_MASKLOAD _mm256_maskload_ps
-#define FG_MASKSTORE _mm256_maskstore_ps
-#define FG_FMADD _mm256_fmadd_ps
-#define FG_MUL _mm256_mul_ps
-#define FG_SET1 _mm256_set1_ps
-#define FG_BCAST _mm256_broadcast_ss
-#define FG_ZERO _mm256_setzero_ps
-#else
-#define FG_V __m256d
-#define FG_LANES 4
-#define FG_LOADU _mm256_loadu_pd
-#define FG_STOREU _mm256_storeu_pd
-#define FG_MASKLOAD _mm256_maskload_pd
-#define FG_MASKSTORE _mm256_maskstore_pd
-#define FG_FMADD _mm256_fmadd_pd
-#define FG_MUL _mm256_mul_pd
-#define FG_SET1 _mm256_set1_pd
-#define FG_BCAST _mm256_broadcast_sd
-#define FG_ZERO _mm256_setzero_pd
-#endif
-#define FG_INLINE static inline __attribute__((always_inline))
-/* Tiles of the direct kernel: DIRECT_MR rows x 2 vectors of columns; of
- * the dot kernel: DOT_MR x DOT_NR (accumulators along k). */
-#define FG_DIRECT_MR 6
-#define FG_DOT_MR 3
-#define FG_DOT_NR 4
-
-/* A mask selecting the first `valid` lanes (0 < valid <= FG_LANES). */
-FG_TARGET_AVX2 FG_INLINE __m256i FG_SFX(fg_lane_mask)(int valid)
-{
-#if FG_IS_F32
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(valid),
-                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-#else
-    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(valid),
-                              _mm256_setr_epi64x(0, 1, 2, 3));
-#endif
-}
-
-/* The sum of the lanes of v, in a fixed order. */
-FG_TARGET_AVX2 FG_INLINE T FG_SFX(fg_hsum)(FG_V v)
-{
-#if FG_IS_F32
-    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v),
-                          _mm256_extractf128_ps(v, 1));
-    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-    x = _mm_add_ss(x, _mm_shuffle_ps(x, x, 1));
-    return _mm_cvtss_f32(x);
-#else
-    __m128d x = _mm_add_pd(_mm256_castpd256_pd128(v),
-                           _mm256_extractf128_pd(v, 1));
-    x = _mm_add_sd(x, _mm_unpackhi_pd(x, x));
-    return _mm_cvtsd_f64(x);
-#endif
-}
-
-/* One vector of a tile into C: c := alpha * acc + beta * c (c not read
- * when beta == 0), only the lanes of `mask` when `last`. */
-FG_TARGET_AVX2 FG_INLINE void
-FG_SFX(fg_store_vec)(T *c_vec, FG_V acc, T alpha, T beta, const int last,
-                     __m256i mask)
-{
-    FG_V value = FG_MUL(FG_SET1(alpha), acc);
-    if (beta != (T)0) {
-        FG_V old = last ? FG_MASKLOAD(c_vec, mask) : FG_LOADU(c_vec);
-        value = FG_FMADD(FG_SET1(beta), old, value);
-    }
-    if (last) {
-        FG_MASKSTORE(c_vec, mask, value);
-    }
-    else {
-        FG_STOREU(c_vec, value);
-    }
-}
-
-#define FG_DIRECT_ROW(i)                                                  \
-    if (rows > (i)) {                                                     \
-        av = FG_BCAST(a_col + (i) * a_rs);                                \
-        c##i##0 = FG_FMADD(av, b0, c##i##0);                              \
-        if (nvec > 1) {                                                   \
-            c##i##1 = FG_FMADD(av, b1, c##i##1);                          \
-        }                                                                 \
-    }
-#define FG_DIRECT_STORE(i)                                                \
-    if (rows > (i)) {                                                     \
-        FG_SFX(fg_store_vec)(c + (i) * ldc, c##i##0, alpha, beta,         \
-                             masked && nvec == 1, mask);                  \
-        if (nvec > 1) {                                                   \
-            FG_SFX(fg_store_vec)(c + (i) * ldc + FG_LANES, c##i##1, alpha, \
-                                 beta, masked, mask);                     \
-        }                                                                 \
-    }
-
-/* Direct tile, no packing (op(B) = B, rows contiguous along n):
- * C[0:rows, 0:cols] := alpha * op(A) B + beta * C, with op(A)[i, p] =
- * a[i * a_rs + p * a_cs] broadcast and B read by rows. nvec vectors of
- * columns; when `masked`, the last one holds only `tail` columns. rows,
- * nvec and masked are constants after inlining, so the accumulators live
- * in registers. */
-FG_TARGET_AVX2 FG_INLINE void
-FG_SFX(fg_direct_tile)(const int rows, const int nvec, const int masked,
-                       int tail, ptrdiff_t k, const T *a, ptrdiff_t a_rs,
-                       ptrdiff_t a_cs, const T *b, ptrdiff_t ldb, T *c,
-                       ptrdiff_t ldc, T alpha, T beta)
-{
-    FG_V c00 = FG_ZERO(), c01 = FG_ZERO(), c10 = FG_ZERO(), c11 = FG_ZERO();
-    FG_V c20 = FG_ZERO(), c21 = FG_ZERO(), c30 = FG_ZERO(), c31 = FG_ZERO();
-    FG_V c40 = FG_ZERO(), c41 = FG_ZERO(), c50 = FG_ZERO(), c51 = FG_ZERO();
-    FG_V av, b0, b1 = FG_ZERO();
-    const __m256i mask = FG_SFX(fg_lane_mask)(masked ? tail : FG_LANES);
-    ptrdiff_t p;
-
-    for (p = 0; p < k; p++) {
-        const T *b_row = b + p * ldb;
-        const T *a_col = a + p * a_cs;
-        if (nvec > 1) {
-            b0 = FG_LOADU(b_row);
-            b1 = masked ? FG_MASKLOAD(b_row + FG_LANES, mask)
-                        : FG_LOADU(b_row + FG_LANES);
-        }
-        else {
-            b0 = masked ? FG_MASKLOAD(b_row, mask) : FG_LOADU(b_row);
-        }
-        FG_DIRECT_ROW(0)
-        FG_DIRECT_ROW(1)
-        FG_DIRECT_ROW(2)
-        FG_DIRECT_ROW(3)
-        FG_DIRECT_ROW(4)
-        FG_DIRECT_ROW(5)
-    }
-    FG_DIRECT_STORE(0)
-    FG_DIRECT_STORE(1)
-    FG_DIRECT_STORE(2)
-    FG_DIRECT_STORE(3)
-    FG_DIRECT_STORE(4)
-    FG_DIRECT_STORE(5)
-}
-#undef FG_DIRECT_ROW
-#undef FG_DIRECT_STORE
-
-#define FG_DOT_COL(j, LOAD)                                               \
-    if (cols > (j)) {                                                     \
-        bv = LOAD(b + (j) * ldb + p);                                     \
-        c0##j = FG_FMADD(a0, bv, c0##j);                                  \
-        if (rows > 1) {                                                   \
-            c1##j = FG_FMADD(a1, bv, c1##j);                              \
-        }                                                                 \
-        if (rows > 2) {                                                   \
-            c2##j = FG_FMADD(a2, bv, c2##j);                              \
-        }                                                                 \
-    }
-#define FG_DOT_STEP(LOAD)                                                 \
-    a0 = LOAD(a + p);                                                     \
-    if (rows > 1) {                                                       \
-        a1 = LOAD(a + lda + p);                                           \
-    }                                                                     \
-    if (rows > 2) {                                                       \
-        a2 = LOAD(a + 2 * lda + p);                                       \
-    }                                                                     \
-    FG_DOT_COL(0, LOAD)                                                   \
-    FG_DOT_COL(1, LOAD)                                                   \
-    FG_DOT_COL(2, LOAD)                                                   \
-    FG_DOT_COL(3, LOAD)
-#define FG_DOT_STORE(i, j)                                                \
-    if (rows > (i) && cols > (j)) {                                       \
-        T value_ = alpha * FG_SFX(fg_hsum)(c##i##j);                      \
-        if (beta != (T)0) {                                               \
-            value_ += beta * c[(i) * ldc + (j)];                          \
-        }                                                                 \
-        c[(i) * ldc + (j)] = value_;                                      \
-    }
-#define FG_MASKED_LOAD(ptr) FG_MASKLOAD((ptr), mask)
-
-/* Dot tile, no packing (op(A) = A, op(B) = B^T: both contiguous along k):
- * C[i, j] := alpha * sum_p a[i, p] b[j, p] + beta * C[i, j] for rows x
- * cols, accumulating LANES partial sums per element, then summing the
- * lanes in a fixed order. */
-FG_TARGET_AVX2 FG_INLINE void
-FG_SFX(fg_dot_tile)(const int rows, const int cols, ptrdiff_t k, const T *a,
-                    ptrdiff_t lda, const T *b, ptrdiff_t ldb, T *c,
-                    ptrdiff_t ldc, T alpha, T beta)
-{
-    FG_V c00 = FG_ZERO(), c01 = FG_ZERO(), c02 = FG_ZERO(), c03 = FG_ZERO();
-    FG_V c10 = FG_ZERO(), c11 = FG_ZERO(), c12 = FG_ZERO(), c13 = FG_ZERO();
-    FG_V c20 = FG_ZERO(), c21 = FG_ZERO(), c22 = FG_ZERO(), c23 = FG_ZERO();
-    FG_V a0, a1 = FG_ZERO(), a2 = FG_ZERO(), bv;
-    ptrdiff_t p;
-
-    for (p = 0; p + FG_LANES <= k; p += FG_LANES) {
-        FG_DOT_STEP(FG_LOADU)
-    }
-    if (p < k) {
-        const __m256i mask = FG_SFX(fg_lane_mask)((int)(k - p));
-        FG_DOT_STEP(FG_MASKED_LOAD)
-    }
-    FG_DOT_STORE(0, 0) FG_DOT_STORE(0, 1) FG_DOT_STORE(0, 2)
-    FG_DOT_STORE(0, 3) FG_DOT_STORE(1, 0) FG_DOT_STORE(1, 1)
-    FG_DOT_STORE(1, 2) FG_DOT_STORE(1, 3) FG_DOT_STORE(2, 0)
-    FG_DOT_STORE(2, 1) FG_DOT_STORE(2, 2) FG_DOT_STORE(2, 3)
-}
-#undef FG_DOT_COL
-#undef FG_DOT_STEP
-#undef FG_DOT_STORE
-#undef FG_MASKED_LOAD
-
-/* Instances with constant shapes, and tables to pick them at run time. */
+/* The tile kernels of _gemm_unpacked.h, instances with constant shapes
+ * picked at run time from tables. */
 typedef void (*FG_SFX(fg_direct_fn))(int tail, ptrdiff_t k, const T *a,
                                      ptrdiff_t a_rs, ptrdiff_t a_cs,
                                      const T *b, ptrdiff_t ldb, T *c,
@@ -928,92 +759,6 @@ typedef void (*FG_SFX(fg_direct_fn))(int tail, ptrdiff_t k, const T *a,
 typedef void (*FG_SFX(fg_dot_fn))(ptrdiff_t k, const T *a, ptrdiff_t lda,
                                   const T *b, ptrdiff_t ldb, T *c,
                                   ptrdiff_t ldc, T alpha, T beta);
-
-#define FG_DIRECT_INSTANCE(R, NV, MASKED)                                 \
-    FG_TARGET_AVX2 static void                                            \
-    FG_SFX(fg_direct_##R##_##NV##_##MASKED)(                              \
-        int tail, ptrdiff_t k, const T *a, ptrdiff_t a_rs, ptrdiff_t a_cs, \
-        const T *b, ptrdiff_t ldb, T *c, ptrdiff_t ldc, T alpha, T beta)  \
-    {                                                                     \
-        FG_SFX(fg_direct_tile)(R, NV, MASKED, tail, k, a, a_rs, a_cs, b,  \
-                               ldb, c, ldc, alpha, beta);                 \
-    }
-#define FG_DIRECT_ROW(R)                                                  \
-    FG_DIRECT_INSTANCE(R, 1, 0)                                           \
-    FG_DIRECT_INSTANCE(R, 1, 1)                                           \
-    FG_DIRECT_INSTANCE(R, 2, 0)                                           \
-    FG_DIRECT_INSTANCE(R, 2, 1)
-FG_DIRECT_ROW(1)
-FG_DIRECT_ROW(2)
-FG_DIRECT_ROW(3)
-FG_DIRECT_ROW(4)
-FG_DIRECT_ROW(5)
-FG_DIRECT_ROW(6)
-#undef FG_DIRECT_ROW
-#undef FG_DIRECT_INSTANCE
-
-#define FG_DIRECT_ENTRY(R)                                                \
-    {FG_SFX(fg_direct_##R##_1_0), FG_SFX(fg_direct_##R##_1_1),            \
-     FG_SFX(fg_direct_##R##_2_0), FG_SFX(fg_direct_##R##_2_1)}
-/* [rows - 1][2 * (nvec - 1) + masked] */
-static const FG_SFX(fg_direct_fn) FG_SFX(fg_direct_table)[6][4] = {
-    FG_DIRECT_ENTRY(1), FG_DIRECT_ENTRY(2), FG_DIRECT_ENTRY(3),
-    FG_DIRECT_ENTRY(4), FG_DIRECT_ENTRY(5), FG_DIRECT_ENTRY(6)
-};
-#undef FG_DIRECT_ENTRY
-
-/* One row of C, 4 vectors wide, without packing (op(B) = B): c[0:4L] :=
- * alpha * sum_p a[p * a_cs] b[p, 0:4L] + beta * c. For m == 1 (a vector
- * times a matrix) the wider tile keeps more loads of B in flight. */
-FG_TARGET_AVX2 static void
-FG_SFX(fg_direct_row4)(ptrdiff_t k, const T *a, ptrdiff_t a_cs, const T *b,
-                       ptrdiff_t ldb, T *c, T alpha, T beta)
-{
-    FG_V c0 = FG_ZERO(), c1 = FG_ZERO(), c2 = FG_ZERO(), c3 = FG_ZERO();
-    const __m256i all = FG_SFX(fg_lane_mask)(FG_LANES);
-    ptrdiff_t p;
-    for (p = 0; p < k; p++) {
-        const T *b_row = b + p * ldb;
-        const FG_V av = FG_BCAST(a + p * a_cs);
-        c0 = FG_FMADD(av, FG_LOADU(b_row), c0);
-        c1 = FG_FMADD(av, FG_LOADU(b_row + FG_LANES), c1);
-        c2 = FG_FMADD(av, FG_LOADU(b_row + 2 * FG_LANES), c2);
-        c3 = FG_FMADD(av, FG_LOADU(b_row + 3 * FG_LANES), c3);
-    }
-    FG_SFX(fg_store_vec)(c, c0, alpha, beta, 0, all);
-    FG_SFX(fg_store_vec)(c + FG_LANES, c1, alpha, beta, 0, all);
-    FG_SFX(fg_store_vec)(c + 2 * FG_LANES, c2, alpha, beta, 0, all);
-    FG_SFX(fg_store_vec)(c + 3 * FG_LANES, c3, alpha, beta, 0, all);
-}
-
-#define FG_DOT_INSTANCE(R, S)                                             \
-    FG_TARGET_AVX2 static void                                            \
-    FG_SFX(fg_dot_##R##_##S)(ptrdiff_t k, const T *a, ptrdiff_t lda,      \
-                             const T *b, ptrdiff_t ldb, T *c,             \
-                             ptrdiff_t ldc, T alpha, T beta)              \
-    {                                                                     \
-        FG_SFX(fg_dot_tile)(R, S, k, a, lda, b, ldb, c, ldc, alpha, beta); \
-    }
-#define FG_DOT_ROW(R)                                                     \
-    FG_DOT_INSTANCE(R, 1)                                                 \
-    FG_DOT_INSTANCE(R, 2)                                                 \
-    FG_DOT_INSTANCE(R, 3)                                                 \
-    FG_DOT_INSTANCE(R, 4)
-FG_DOT_ROW(1)
-FG_DOT_ROW(2)
-FG_DOT_ROW(3)
-#undef FG_DOT_ROW
-#undef FG_DOT_INSTANCE
-
-/* [rows - 1][cols - 1] */
-static const FG_SFX(fg_dot_fn) FG_SFX(fg_dot_table)[3][4] = {
-    {FG_SFX(fg_dot_1_1), FG_SFX(fg_dot_1_2), FG_SFX(fg_dot_1_3),
-     FG_SFX(fg_dot_1_4)},
-    {FG_SFX(fg_dot_2_1), FG_SFX(fg_dot_2_2), FG_SFX(fg_dot_2_3),
-     FG_SFX(fg_dot_2_4)},
-    {FG_SFX(fg_dot_3_1), FG_SFX(fg_dot_3_2), FG_SFX(fg_dot_3_3),
-     FG_SFX(fg_dot_3_4)}
-};
 
 /* Work units of an unpacked product: a grid of row blocks x column blocks
  * of C (multiples of the tile), fixed by the shape alone, aiming at about
@@ -1051,131 +796,39 @@ static ptrdiff_t FG_SFX(fg_row_chunk)(ptrdiff_t k, ptrdiff_t tile_m)
     return rows < tile_m ? tile_m : rows / tile_m * tile_m;
 }
 
-/* One unit of the direct path: C block := act(alpha op(A) B + beta C +
- * bias), column tiles outer so one B panel is reused from L1. */
-FG_TARGET_AVX2 static void
-FG_SFX(fg_direct_unit)(const FG_SFX(fg_problem) *pr,
-                       const FG_SFX(fg_grid) *grid, ptrdiff_t unit)
-{
-    const ptrdiff_t a_rs = pr->trans_a ? 1 : pr->lda;
-    const ptrdiff_t a_cs = pr->trans_a ? pr->lda : 1;
-    const ptrdiff_t i_begin = (unit % grid->row_units) * grid->unit_m;
-    const ptrdiff_t i_end = FG_MIN(pr->m, i_begin + grid->unit_m);
-    const ptrdiff_t j_unit = (unit / grid->row_units) * grid->unit_n;
-    const ptrdiff_t j_end = FG_MIN(pr->n, j_unit + grid->unit_n);
-    const ptrdiff_t chunk = FG_SFX(fg_row_chunk)(pr->k, FG_DIRECT_MR);
-    ptrdiff_t i0, j0, ic, j_begin = j_unit;
-
-    j0 = j_begin;
-    if (pr->m == 1) {
-        /* A vector times a matrix: wide tiles first, the rest below. */
-        for (; j0 + 4 * FG_LANES <= j_end; j0 += 4 * FG_LANES) {
-            FG_SFX(fg_direct_row4)(pr->k, pr->a, a_cs, pr->b + j0, pr->ldb,
-                                   pr->c + j0, pr->alpha, pr->beta);
-        }
-        j_begin = j0;
-    }
-    for (ic = i_begin; ic < i_end; ic += chunk) {
-        const ptrdiff_t ic_end = FG_MIN(i_end, ic + chunk);
-        for (j0 = j_begin; j0 < j_end; j0 += grid->tile_n) {
-            const int cols = (int)FG_MIN(grid->tile_n, j_end - j0);
-            const int nvec = cols > FG_LANES ? 2 : 1;
-            const int tail = cols % FG_LANES;
-            const int kind = 2 * (nvec - 1) + (tail != 0);
-            for (i0 = ic; i0 < ic_end; i0 += FG_DIRECT_MR) {
-                const int rows = (int)FG_MIN(FG_DIRECT_MR, i_end - i0);
-                FG_SFX(fg_direct_table)[rows - 1][kind](
-                    tail, pr->k, pr->a + i0 * a_rs, a_rs, a_cs,
-                    pr->b + j0, pr->ldb, pr->c + i0 * pr->ldc + j0,
-                    pr->ldc, pr->alpha, pr->beta);
-            }
-        }
-        /* The epilogue once per chunk of rows (still in cache), on long
-         * rows: per tile it cost more than the product. */
-        FG_SFX(fg_epilogue_block)(pr, ic, ic_end, j_unit, j_end);
-    }
-}
-
-/* One unit of the dot path: C block := act(alpha A B^T + beta C + bias). */
-FG_TARGET_AVX2 static void
-FG_SFX(fg_dot_unit)(const FG_SFX(fg_problem) *pr, const FG_SFX(fg_grid) *grid,
-                    ptrdiff_t unit)
-{
-    const ptrdiff_t i_begin = (unit % grid->row_units) * grid->unit_m;
-    const ptrdiff_t j_begin = (unit / grid->row_units) * grid->unit_n;
-    const ptrdiff_t i_end = FG_MIN(pr->m, i_begin + grid->unit_m);
-    const ptrdiff_t j_end = FG_MIN(pr->n, j_begin + grid->unit_n);
-    const ptrdiff_t chunk = FG_SFX(fg_row_chunk)(pr->k, FG_DOT_MR);
-    ptrdiff_t i0, j0, ic;
-
-    for (ic = i_begin; ic < i_end; ic += chunk) {
-        const ptrdiff_t ic_end = FG_MIN(i_end, ic + chunk);
-        for (j0 = j_begin; j0 < j_end; j0 += FG_DOT_NR) {
-            const int cols = (int)FG_MIN(FG_DOT_NR, j_end - j0);
-            for (i0 = ic; i0 < ic_end; i0 += FG_DOT_MR) {
-                const int rows = (int)FG_MIN(FG_DOT_MR, i_end - i0);
-                FG_SFX(fg_dot_table)[rows - 1][cols - 1](
-                    pr->k, pr->a + i0 * pr->lda, pr->lda,
-                    pr->b + j0 * pr->ldb, pr->ldb,
-                    pr->c + i0 * pr->ldc + j0, pr->ldc, pr->alpha,
-                    pr->beta);
-            }
-        }
-        FG_SFX(fg_epilogue_block)(pr, ic, ic_end, j_begin, j_end);
-    }
-}
-
 /* Run the units of an unpacked product: on n_threads threads (dynamic
  * schedule: any thread may take any unit, and each unit's result does not
  * depend on which), or serially without entering a parallel region (which
- * costs over a microsecond even for one thread). `dot` picks the path. */
-static void
-FG_SFX(fg_gemm_unpacked)(const FG_SFX(fg_problem) *pr, int dot,
-                         int n_threads)
-{
-    const FG_SFX(fg_grid) grid = dot
-        ? FG_SFX(fg_unit_grid)(pr->m, pr->n, FG_DOT_MR, FG_DOT_NR)
-        : FG_SFX(fg_unit_grid)(pr->m, pr->n, FG_DIRECT_MR, 2 * FG_LANES);
-    ptrdiff_t unit;
+ * costs over a microsecond even for one thread). */
+typedef void (*FG_SFX(fg_unit_fn))(const FG_SFX(fg_problem) *pr,
+                                   const FG_SFX(fg_grid) *grid,
+                                   ptrdiff_t unit);
 
-    if (n_threads > 1 && grid.n_units > 1) {
+static void
+FG_SFX(fg_run_units)(const FG_SFX(fg_problem) *pr,
+                     const FG_SFX(fg_grid) *grid, FG_SFX(fg_unit_fn) run,
+                     int n_threads)
+{
+    ptrdiff_t unit;
+    if (n_threads > 1 && grid->n_units > 1) {
         #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
-        for (unit = 0; unit < grid.n_units; unit++) {
-            if (dot) {
-                FG_SFX(fg_dot_unit)(pr, &grid, unit);
-            }
-            else {
-                FG_SFX(fg_direct_unit)(pr, &grid, unit);
-            }
+        for (unit = 0; unit < grid->n_units; unit++) {
+            run(pr, grid, unit);
         }
     }
     else {
-        for (unit = 0; unit < grid.n_units; unit++) {
-            if (dot) {
-                FG_SFX(fg_dot_unit)(pr, &grid, unit);
-            }
-            else {
-                FG_SFX(fg_direct_unit)(pr, &grid, unit);
-            }
+        for (unit = 0; unit < grid->n_units; unit++) {
+            run(pr, grid, unit);
         }
     }
 }
 
-#undef FG_V
-#undef FG_LANES
-#undef FG_LOADU
-#undef FG_STOREU
-#undef FG_MASKLOAD
-#undef FG_MASKSTORE
-#undef FG_FMADD
-#undef FG_MUL
-#undef FG_SET1
-#undef FG_BCAST
-#undef FG_ZERO
-#undef FG_INLINE
-#undef FG_DIRECT_MR
-#undef FG_DOT_MR
-#undef FG_DOT_NR
+#define FG_VW 256
+#include "_gemm_unpacked.h"
+#undef FG_VW
+#define FG_VW 512
+#include "_gemm_unpacked.h"
+#undef FG_VW
 #undef FG_UNITS
 
 #endif  /* FG_GEMM_X86 */
@@ -1420,6 +1073,7 @@ FG_SFX(fg_gemm_any)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
 #else
         const int force_packed = 0, force_small = 0;
 #endif
+        const int avx512 = fg_cpu_has_avx512();
         if (fg_cpu_has_avx2() && !force_packed) {
             /* Measured on Zen 4 (see docs/readme/gemm.md): without
              * packing, B read by rows wins while a k x 16 panel of B stays
@@ -1428,25 +1082,37 @@ FG_SFX(fg_gemm_any)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
              * (in float64 a 3 x 4 tile's rows overflow L1 at k = 784 and
              * the packed path wins from about 64 rows: 33.5 -> 38 GFLOP/s
              * at 256 x 784 x 100 on one thread). */
-            /* float64 op(A) = A^T from k = 64 on: the packed path was
-             * 1.0-1.6x the direct one (784 x 100 x 100 1.07-1.11x, 784 x
-             * 100 x 300 1.25x on 2 threads); the strided broadcasts of A
-             * are read again for every column tile. (float32 gains only
-             * with n >= 200: 1.06x at 100 x 100 x 784, 1.56x at 2048 x 100
-             * x 784; not switched, so float32 results keep their bits.) */
-            const int packed_at = !FG_IS_F32 && trans_a && k >= 64 && m > 16;
+            /* op(A) = A^T: the strided broadcasts of A are read again for
+             * every column tile. With AVX2, float64 from k = 64 on: the
+             * packed path was 1.0-1.6x the direct one (784 x 100 x 100
+             * 1.07-1.11x, 784 x 100 x 300 1.25x on 2 threads); float32
+             * gains only with n >= 200 (1.06x at 100 x 100 x 784, 1.56x
+             * at 2048 x 100 x 784; not switched, so float32 results keep
+             * their bits). With AVX-512 (Xeon, 2 threads), from k = 8 on:
+             * 1.6x (float32) and 2x (float64) at 784 x 8 x 100, equal or
+             * better above. */
+            const int packed_at = trans_a && m > 16
+                && (avx512 ? k >= 8 : !FG_IS_F32 && k >= 64);
+            const double b_bytes = (double)n * (double)k * sizeof(T);
             if (!trans_b && !packed_at
                     && (force_small || k <= 160 || m <= 16)) {
-                FG_SFX(fg_gemm_unpacked)(&pr, 0, n_threads);
+                if (avx512) {
+                    FG_SFX(fg_gemm_direct_512)(&pr, n_threads);
+                }
+                else {
+                    FG_SFX(fg_gemm_direct_256)(&pr, n_threads);
+                }
                 return;
             }
-            const double b_bytes = (double)n * (double)k * sizeof(T);
-            if (trans_b && !trans_a
+            /* With AVX-512 the packed path wins the forward x W^T from
+             * about 128 rows (256 x 784 x 100 float32: 0.77-0.81 of
+             * OpenBLAS against 0.74 for the dot path). */
+            if (trans_b && !trans_a && !(avx512 && m > 128)
                 && (force_small || m <= 16
                     || (k >= 384 && b_bytes <= 524288.0)
                     || (k >= 384 && m <= (FG_IS_F32 ? 256 : 64)
                         && b_bytes <= 786432.0))) {
-                FG_SFX(fg_gemm_unpacked)(&pr, 1, n_threads);
+                FG_SFX(fg_gemm_dot_256)(&pr, n_threads);
                 return;
             }
         }

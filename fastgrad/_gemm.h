@@ -62,4 +62,8 @@ void fg_gemm_bias_act_f64(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
                           double beta, double *c, ptrdiff_t ldc,
                           const double *bias, int act);
 
+/* The widest SIMD kernels fg_gemm runs here: 512 (AVX-512), 256 (AVX2 +
+ * FMA) or 0 (portable C). */
+int fg_gemm_simd_width(void);
+
 #endif

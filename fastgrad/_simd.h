@@ -21,10 +21,18 @@ static inline int fg_cpu_has_avx2(void)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
+/* FASTGRAD_NO_AVX512 set (not empty) in the environment when the first
+ * kernel runs turns the AVX-512 paths off: the AVX2 ones are then run and
+ * tested on an AVX-512 machine too. */
 static inline int fg_cpu_has_avx512(void)
 {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
+    static int has = -1;   /* the same value whichever thread sets it */
+    if (has < 0) {
+        const char *off = getenv("FASTGRAD_NO_AVX512");
+        __builtin_cpu_init();
+        has = __builtin_cpu_supports("avx512f") && !(off && off[0]);
+    }
+    return has;
 }
 #else
 #define FG_HAVE_X86_DISPATCH 0
