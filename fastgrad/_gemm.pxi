@@ -12,6 +12,14 @@ cdef extern from "_gemm.h":
                               const double *b, ptrdiff_t ldb, double beta,
                               double *c, ptrdiff_t ldc, const double *bias,
                               int act) nogil
+    int fg_gemm_simd_width()
+
+
+def gemm_simd_width():
+    """The widest SIMD kernels gemm runs on this machine: 512 (AVX-512),
+    256 (AVX2 + FMA) or 0 (portable C). FASTGRAD_NO_AVX512=1 in the
+    environment, set before the first product, turns AVX-512 off."""
+    return fg_gemm_simd_width()
 
 
 cdef inline void _gemm_call(int trans_a, int trans_b, Py_ssize_t m,

@@ -5,6 +5,11 @@ Errors are bounded element by element with the classic dot-product bound
 Numerical Algorithms, eq. 3.13), against a float64 product, so float32
 tolerances scale with K.
 """
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -261,3 +266,24 @@ def test_linear_forward_bad_inputs():
                              r"input bias"):
         _kernels.linear_forward(x, weight, both[:4], both[:8].reshape(2, 4),
                                 "none")
+
+
+@pytest.mark.skipif(_kernels.gemm_simd_width() != 512,
+                    reason="the AVX2 paths run in the main tests here")
+def test_avx2_paths_on_an_avx512_machine():
+    """With FASTGRAD_NO_AVX512=1 the AVX2 kernels run (and pass the same
+    tests) on a machine that would take the AVX-512 ones."""
+    env = dict(os.environ, FASTGRAD_NO_AVX512="1")
+    # From the folder holding the fastgrad under test (site-packages after
+    # pip install): `python -c` and `-m` import from their working folder.
+    cwd = Path(fastgrad.__file__).resolve().parents[1]
+    width = subprocess.run(
+        [sys.executable, "-c",
+         "from fastgrad import _kernels; print(_kernels.gemm_simd_width())"],
+        env=env, cwd=cwd, capture_output=True, text=True, check=True)
+    assert width.stdout.strip() == "256"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+         str(Path(__file__).resolve()), "-k", "not avx2_paths_on"],
+        env=env, cwd=cwd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

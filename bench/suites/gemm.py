@@ -125,9 +125,13 @@ def run(cfg):
                 rows.append(measure(*case, dtype, n_threads, cfg.quick, rng))
     with common.threads(max(cfg.threads)):
         blas = blas_description()
+    from fastgrad import _kernels
+    simd = {512: "AVX-512", 256: "AVX2"}.get(_kernels.gemm_simd_width(),
+                                             "portable C")
     common.print_table(
         f"GEMM: fastgrad vs numpy.matmul, GFLOP/s (median, min, max of "
-        f">= {common.REPEATS} runs; ratio of medians)\n{blas}", rows, COLUMNS)
+        f">= {common.REPEATS} runs; ratio of medians)\n"
+        f"fastgrad kernels: {simd}; {blas}", rows, COLUMNS)
     return rows
 
 
