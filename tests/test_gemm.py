@@ -72,13 +72,13 @@ def test_gemm_matches_numpy(m, n, k, trans_a, trans_b, dtype, alpha, beta,
     assert_gemm_close(expected, a, b, c_old, trans_a, trans_b, alpha, beta)
 
 
-# Shapes that cross the cache blocks (mc = 144, kc = 256, nc = 4080), pick
-# each path (packed, direct, dot) with ragged edges and k tails, and the MLP
-# shapes of the benchmark.
+# Shapes that cross the cache blocks (AVX2: mc 144, kc 256; AVX-512: mc 288,
+# kc 128), pick each path (packed, with op(B) shared or not, direct, dot)
+# with ragged edges and k tails, and the MLP shapes of the benchmark.
 BLOCK_SHAPES = [(150, 300, 70), (1, 784, 100), (100, 784, 100),
                 (784, 1, 100), (784, 8, 100), (8, 100, 784), (3, 600, 4100),
                 (290, 520, 33), (40, 389, 50), (20, 1000, 7), (50, 263, 40),
-                (1200, 170, 21)]
+                (1200, 170, 21), (260, 784, 100)]
 
 
 @pytest.mark.parametrize("m,k,n", BLOCK_SHAPES)
