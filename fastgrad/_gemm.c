@@ -351,59 +351,86 @@ fg_kernel_avx512_f64(ptrdiff_t kc, const double *ap, const double *bp,
     FG_AVX512_F64_WB(c + 5 * ldc + 24, c53);
 }
 
-/* The left 1-3 vectors of a 6-row AVX-512 tile, for the edge tiles of C
- * that hold fewer columns: c[0:6, 0:nvec vectors] := the sums (c is the
- * tile buffer; the B panel keeps its 4 vectors per k). Each sum is the
- * same sequence of FMAs as in the full kernel. n = 100 computed 128
- * columns per row with full tiles, 112 (float32) and 104 (float64) so. */
-#define FG_AVX512_EDGE(SFX, T, V, LANES, LOAD, SET1, FMADD, ZERO)        \
-    FG_TARGET_AVX512 static inline __attribute__((always_inline)) void   \
-    fg_edge_avx512_tile_##SFX(ptrdiff_t kc, const T *ap, const T *bp,    \
-                              T *c, ptrdiff_t ldc, const int nvec)       \
+/* An edge tile of C for the 6-row AVX-512 kernels: rows x cols (rows <=
+ * 6, cols <= 4 vectors) written with masked stores, only the vectors that
+ * hold columns computed (n = 100: 112 of 128 columns per row in float32,
+ * 104 in float64). Each element gets the same operations as in the full
+ * kernel. The B panel keeps its 4 vectors per k. */
+#define FG_AVX512_EDGE(SFX, T, V, MASK_T, LANES, SUF)                     \
+    FG_TARGET_AVX512 static inline __attribute__((always_inline)) void    \
+    fg_edge_avx512_tile_##SFX(ptrdiff_t kc, const T *ap, const T *bp,     \
+                              T *c, ptrdiff_t ldc, T alpha, T beta,       \
+                              int mode, int rows, int cols,               \
+                              const int nvec)                             \
     {                                                                     \
-        V acc[6][3];                                                      \
+        V acc[6][4];                                                      \
         ptrdiff_t p;                                                      \
         int i, v;                                                         \
         _Pragma("GCC unroll 6") for (i = 0; i < 6; i++) {                 \
-            _Pragma("GCC unroll 3") for (v = 0; v < nvec; v++) {          \
-                acc[i][v] = ZERO();                                       \
+            _Pragma("GCC unroll 4") for (v = 0; v < nvec; v++) {          \
+                acc[i][v] = _mm512_setzero_##SUF();                       \
             }                                                             \
         }                                                                 \
         for (p = 0; p < kc; p++) {                                        \
             _Pragma("GCC unroll 6") for (i = 0; i < 6; i++) {             \
-                const V av = SET1(ap[i]);                                 \
-                _Pragma("GCC unroll 3") for (v = 0; v < nvec; v++) {      \
-                    acc[i][v] = FMADD(av, LOAD(bp + v * LANES),           \
-                                      acc[i][v]);                         \
+                const V av = _mm512_set1_##SUF(ap[i]);                    \
+                _Pragma("GCC unroll 4") for (v = 0; v < nvec; v++) {      \
+                    const V b_ = _mm512_load_##SUF(bp + v * LANES);       \
+                    acc[i][v] = _mm512_fmadd_##SUF(av, b_, acc[i][v]);    \
                 }                                                         \
             }                                                             \
             ap += 6;                                                      \
             bp += 4 * LANES;                                              \
         }                                                                 \
         _Pragma("GCC unroll 6") for (i = 0; i < 6; i++) {                 \
-            _Pragma("GCC unroll 3") for (v = 0; v < nvec; v++) {          \
-                memcpy(c + i * ldc + v * LANES, &acc[i][v], sizeof(V));   \
+            _Pragma("GCC unroll 4") for (v = 0; v < nvec; v++) {          \
+                const int valid = cols - v * LANES;                       \
+                const MASK_T mask = (MASK_T)(valid >= LANES               \
+                    ? (1u << LANES) - 1u : (1u << valid) - 1u);           \
+                T *ptr = c + i * ldc + v * LANES;                         \
+                V t = _mm512_mul_##SUF(_mm512_set1_##SUF(alpha),          \
+                                       acc[i][v]);                        \
+                if (i >= rows) {                                          \
+                    break;                                                \
+                }                                                         \
+                if (mode == FG_WB_BETA) {                                 \
+                    t = _mm512_fmadd_##SUF(                               \
+                        _mm512_set1_##SUF(beta),                          \
+                        _mm512_maskz_loadu_##SUF(mask, ptr), t);          \
+                }                                                         \
+                else if (mode == FG_WB_ADD) {                             \
+                    t = _mm512_add_##SUF(                                 \
+                        _mm512_maskz_loadu_##SUF(mask, ptr), t);          \
+                }                                                         \
+                _mm512_mask_storeu_##SUF(ptr, mask, t);                   \
             }                                                             \
         }                                                                 \
     }                                                                     \
     FG_TARGET_AVX512 static void                                          \
     fg_edge_avx512_##SFX(ptrdiff_t kc, const T *ap, const T *bp, T *c,    \
-                         ptrdiff_t ldc, int nvec)                         \
+                         ptrdiff_t ldc, T alpha, T beta, int mode,        \
+                         int rows, int cols)                              \
     {                                                                     \
+        const int nvec = (cols + LANES - 1) / LANES;                      \
         if (nvec == 1) {                                                  \
-            fg_edge_avx512_tile_##SFX(kc, ap, bp, c, ldc, 1);             \
+            fg_edge_avx512_tile_##SFX(kc, ap, bp, c, ldc, alpha, beta,    \
+                                      mode, rows, cols, 1);               \
         }                                                                 \
         else if (nvec == 2) {                                             \
-            fg_edge_avx512_tile_##SFX(kc, ap, bp, c, ldc, 2);             \
+            fg_edge_avx512_tile_##SFX(kc, ap, bp, c, ldc, alpha, beta,    \
+                                      mode, rows, cols, 2);               \
+        }                                                                 \
+        else if (nvec == 3) {                                             \
+            fg_edge_avx512_tile_##SFX(kc, ap, bp, c, ldc, alpha, beta,    \
+                                      mode, rows, cols, 3);               \
         }                                                                 \
         else {                                                            \
-            fg_edge_avx512_tile_##SFX(kc, ap, bp, c, ldc, 3);             \
+            fg_edge_avx512_tile_##SFX(kc, ap, bp, c, ldc, alpha, beta,    \
+                                      mode, rows, cols, 4);               \
         }                                                                 \
     }
-FG_AVX512_EDGE(f32, float, __m512, 16, _mm512_load_ps, _mm512_set1_ps,
-               _mm512_fmadd_ps, _mm512_setzero_ps)
-FG_AVX512_EDGE(f64, double, __m512d, 8, _mm512_load_pd, _mm512_set1_pd,
-               _mm512_fmadd_pd, _mm512_setzero_pd)
+FG_AVX512_EDGE(f32, float, __m512, __mmask16, 16, ps)
+FG_AVX512_EDGE(f64, double, __m512d, __mmask8, 8, pd)
 #undef FG_AVX512_EDGE
 
 /* Pack 6 rows of a row-major A (not transposed), kc columns, into
@@ -608,12 +635,13 @@ typedef void (*FG_SFX(fg_kernel_fn))(ptrdiff_t kc, const T *ap, const T *bp,
                                      T *c, ptrdiff_t ldc, T alpha, T beta,
                                      int mode);
 typedef void (*FG_SFX(fg_edge_fn))(ptrdiff_t kc, const T *ap, const T *bp,
-                                   T *c, ptrdiff_t ldc, int nvec);
+                                   T *c, ptrdiff_t ldc, T alpha, T beta,
+                                   int mode, int rows, int cols);
 
 /* A micro-kernel with its tile (mr x nr) and cache blocking (mc x kc
  * blocks of op(A) packed for L2, kc x nc blocks of op(B) for L3, one
- * kc x nr micro-panel of op(B) for L1); `edge`, if not NULL, computes the
- * left nvec quarters of a tile. */
+ * kc x nr micro-panel of op(B) for L1); `edge`, if not NULL, writes the
+ * rows x cols corner of a tile (the edges of C). */
 typedef struct {
     FG_SFX(fg_kernel_fn) kernel;
     FG_SFX(fg_edge_fn) edge;
@@ -1086,19 +1114,17 @@ FG_SFX(fg_packed_unit)(const FG_SFX(fg_gemm_config) *cfg,
                         cfg->kernel(kc, ap, bp, c_tile, ldc, alpha, beta,
                                     mode);
                     }
+                    else if (cfg->edge != NULL) {
+                        cfg->edge(kc, ap, bp, c_tile, ldc, alpha, beta, mode,
+                                  (int)rows, (int)cols);
+                    }
                     else {
                         /* Edge tile: full tile into a buffer, then the
                          * valid part into C. */
                         T buffer[FG_MAX_TILE];
                         ptrdiff_t i, j;
-                        if (cfg->edge != NULL && 4 * cols <= 3 * nr) {
-                            cfg->edge(kc, ap, bp, buffer, nr,
-                                      (int)FG_CEIL_DIV(4 * cols, nr));
-                        }
-                        else {
-                            cfg->kernel(kc, ap, bp, buffer, nr, (T)1, (T)0,
-                                        FG_WB_SET);
-                        }
+                        cfg->kernel(kc, ap, bp, buffer, nr, (T)1, (T)0,
+                                    FG_WB_SET);
                         for (i = 0; i < rows; i++) {
                             T *c_row = c_tile + i * ldc;
                             const T *t_row = buffer + i * nr;
