@@ -434,39 +434,32 @@ FG_AVX512_EDGE(f64, double, __m512d, __mmask8, 8, pd)
 #undef FG_AVX512_EDGE
 
 /* Pack 6 rows of a row-major A (not transposed), kc columns, into
- * dst[p * 6 + r] = a[r * lda + p]: 4 x 4 transposes in registers instead
- * of scalar strided stores. */
+ * dst[p * 6 + r] = a[r * lda + p]: 8 x 8 transposes in registers (two rows
+ * of zeros) instead of scalar strided stores. */
 FG_TARGET_AVX2 static void
 fg_pack_a6_avx2_f32(const float *a, ptrdiff_t lda, ptrdiff_t kc, float *dst)
 {
-    const float *r0 = a, *r1 = a + lda, *r2 = a + 2 * lda;
-    const float *r3 = a + 3 * lda, *r4 = a + 4 * lda, *r5 = a + 5 * lda;
-    ptrdiff_t p;
-    for (p = 0; p + 4 <= kc; p += 4) {
-        __m128 x0 = _mm_loadu_ps(r0 + p), x1 = _mm_loadu_ps(r1 + p);
-        __m128 x2 = _mm_loadu_ps(r2 + p), x3 = _mm_loadu_ps(r3 + p);
-        __m128 y0 = _mm_loadu_ps(r4 + p), y1 = _mm_loadu_ps(r5 + p);
-        __m128 y01lo = _mm_unpacklo_ps(y0, y1);   /* y0[0] y1[0] y0[1] y1[1] */
-        __m128 y01hi = _mm_unpackhi_ps(y0, y1);   /* y0[2] y1[2] y0[3] y1[3] */
+    ptrdiff_t p, r, q;
+    for (p = 0; p + 8 <= kc; p += 8) {
+        __m256 x[8];
         float *d = dst + p * 6;
-        _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
-        _mm_storeu_ps(d, x0);
-        _mm_storel_pi((__m64 *)(d + 4), y01lo);
-        _mm_storeu_ps(d + 6, x1);
-        _mm_storeh_pi((__m64 *)(d + 10), y01lo);
-        _mm_storeu_ps(d + 12, x2);
-        _mm_storel_pi((__m64 *)(d + 16), y01hi);
-        _mm_storeu_ps(d + 18, x3);
-        _mm_storeh_pi((__m64 *)(d + 22), y01hi);
+        for (r = 0; r < 6; r++) {
+            x[r] = _mm256_loadu_ps(a + r * lda + p);
+        }
+        x[6] = _mm256_setzero_ps();
+        x[7] = _mm256_setzero_ps();
+        fg_transpose8_ps(x);   /* x[q] = column p + q, rows 0-5 then 0 0 */
+        for (q = 0; q < 7; q++) {
+            /* 8 floats: the last 2 are overwritten by column q + 1. */
+            _mm256_storeu_ps(d + q * 6, x[q]);
+        }
+        _mm_storeu_ps(d + 42, _mm256_castps256_ps128(x[7]));
+        _mm_storel_pi((__m64 *)(d + 46), _mm256_extractf128_ps(x[7], 1));
     }
     for (; p < kc; p++) {
-        float *d = dst + p * 6;
-        d[0] = r0[p];
-        d[1] = r1[p];
-        d[2] = r2[p];
-        d[3] = r3[p];
-        d[4] = r4[p];
-        d[5] = r5[p];
+        for (r = 0; r < 6; r++) {
+            dst[p * 6 + r] = a[r * lda + p];
+        }
     }
 }
 
@@ -506,17 +499,17 @@ fg_pack_a6_avx2_f64(const double *a, ptrdiff_t lda, ptrdiff_t kc,
     }
 }
 
-/* Pack a panel of op(B) = B^T, nr columns (a multiple of 8 in float32,
- * of 4 in float64): row s of b (ldb apart) holds column s of op(B);
- * dst[p * nr + s] = b[s * ldb + p] for p < kc, by 8 x 8 (4 x 4) transposes
- * in registers instead of scalar strided stores. */
+/* Pack `cols` columns of a panel of op(B) = B^T (cols a multiple of 8 in
+ * float32, of 4 in float64; rows nr apart): row s of b (ldb apart) holds
+ * column s of op(B); dst[p * nr + s] = b[s * ldb + p] for p < kc, by 8 x 8
+ * (4 x 4) transposes in registers instead of scalar strided stores. */
 FG_TARGET_AVX2 static void
 fg_pack_bt_avx2_f32(const float *b, ptrdiff_t ldb, ptrdiff_t kc,
-                    ptrdiff_t nr, float *dst)
+                    ptrdiff_t cols, ptrdiff_t nr, float *dst)
 {
     ptrdiff_t p, h, q;
     for (p = 0; p + 8 <= kc; p += 8) {
-        for (h = 0; h < nr; h += 8) {
+        for (h = 0; h < cols; h += 8) {
             __m256 r[8];
             for (q = 0; q < 8; q++) {
                 r[q] = _mm256_loadu_ps(b + (h + q) * ldb + p);
@@ -528,7 +521,7 @@ fg_pack_bt_avx2_f32(const float *b, ptrdiff_t ldb, ptrdiff_t kc,
         }
     }
     for (; p < kc; p++) {
-        for (h = 0; h < nr; h++) {
+        for (h = 0; h < cols; h++) {
             dst[p * nr + h] = b[h * ldb + p];
         }
     }
@@ -536,11 +529,11 @@ fg_pack_bt_avx2_f32(const float *b, ptrdiff_t ldb, ptrdiff_t kc,
 
 FG_TARGET_AVX2 static void
 fg_pack_bt_avx2_f64(const double *b, ptrdiff_t ldb, ptrdiff_t kc,
-                    ptrdiff_t nr, double *dst)
+                    ptrdiff_t cols, ptrdiff_t nr, double *dst)
 {
     ptrdiff_t p, h, q;
     for (p = 0; p + 4 <= kc; p += 4) {
-        for (h = 0; h < nr; h += 4) {
+        for (h = 0; h < cols; h += 4) {
             __m256d r[4];
             for (q = 0; q < 4; q++) {
                 r[q] = _mm256_loadu_pd(b + (h + q) * ldb + p);
@@ -552,7 +545,7 @@ fg_pack_bt_avx2_f64(const double *b, ptrdiff_t ldb, ptrdiff_t kc,
         }
     }
     for (; p < kc; p++) {
-        for (h = 0; h < nr; h++) {
+        for (h = 0; h < cols; h++) {
             dst[p * nr + h] = b[h * ldb + p];
         }
     }
@@ -751,26 +744,24 @@ FG_SFX(fg_pack_b)(int trans_b, const T *b, ptrdiff_t ldb, ptrdiff_t n,
                   ptrdiff_t j0, ptrdiff_t p0, ptrdiff_t kc, ptrdiff_t nr,
                   T *dst)
 {
-    ptrdiff_t cols = FG_MIN(nr, n - j0), p, s;
+    ptrdiff_t cols = FG_MIN(nr, n - j0), p, s = 0;
 #if FG_GEMM_X86
-    if (trans_b && cols == nr && nr % (32 / (ptrdiff_t)sizeof(T)) == 0
-            && fg_cpu_has_avx2()) {
-        FG_SFX(fg_pack_bt_avx2)(b + j0 * ldb + p0, ldb, kc, nr, dst);
-        return;
+    /* Whole vectors of columns by transposes, the rest below. */
+    const ptrdiff_t lanes = 32 / (ptrdiff_t)sizeof(T);
+    if (trans_b && nr % lanes == 0 && cols >= lanes && fg_cpu_has_avx2()) {
+        s = cols / lanes * lanes;
+        FG_SFX(fg_pack_bt_avx2)(b + j0 * ldb + p0, ldb, kc, s, nr, dst);
     }
 #endif
     if (trans_b) {
         /* op(B)[p, j] = b[j, p]: rows of b hold columns of op(B). */
-        for (s = 0; s < cols; s++) {
-            const T *src = b + (j0 + s) * ldb + p0;
-            for (p = 0; p < kc; p++) {
-                dst[p * nr + s] = src[p];
+        const T *src = b + (j0 + s) * ldb + p0;
+        for (p = 0; p < kc; p++) {
+            ptrdiff_t t;
+            for (t = s; t < cols; t++) {
+                dst[p * nr + t] = src[(t - s) * ldb + p];
             }
-        }
-        for (; s < nr; s++) {
-            for (p = 0; p < kc; p++) {
-                dst[p * nr + s] = (T)0;
-            }
+            memset(dst + p * nr + cols, 0, (size_t)(nr - cols) * sizeof(T));
         }
     }
     else {
