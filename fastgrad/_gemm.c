@@ -1043,14 +1043,12 @@ FG_SFX(fg_packed_plan)(const FG_SFX(fg_gemm_config) *cfg, ptrdiff_t m,
 
 /* One unit of the packed product (see the file comment): C block :=
  * act(alpha op(A) op(B) + beta C + bias), K blocks in order. a_pack holds
- * one mc x kc block of op(A), b_pack one kc x unit_n block of op(B); or
- * b_all, if not NULL, holds all of op(B) packed already (see
- * fg_gemm_any). */
+ * one mc x kc block of op(A), b_pack one kc x unit_n block of op(B). */
 static void
 FG_SFX(fg_packed_unit)(const FG_SFX(fg_gemm_config) *cfg,
                        const FG_SFX(fg_packed_grid) *grid,
                        const FG_SFX(fg_problem) *pr, ptrdiff_t unit,
-                       T *a_pack, T *b_pack, const T *b_all)
+                       T *a_pack, T *b_pack)
 {
     const ptrdiff_t mr = cfg->mr, nr = cfg->nr;
     const ptrdiff_t m = pr->m, n = pr->n, k = pr->k, ldc = pr->ldc;
@@ -1072,14 +1070,8 @@ FG_SFX(fg_packed_unit)(const FG_SFX(fg_gemm_config) *cfg,
         const int mode = pc > 0 ? FG_WB_ADD
                          : beta == (T)0 ? FG_WB_SET : FG_WB_BETA;
 
-        const T *b_block = b_pack;
-        if (b_all != NULL) {
-            b_block = b_all + pc * n_jr * nr;
-        }
-        else {
-            FG_SFX(fg_pack_b_block)(pr->trans_b, pr->b, pr->ldb, n, j_begin,
-                                    j_end, pc, kc, nr, b_pack);
-        }
+        FG_SFX(fg_pack_b_block)(pr->trans_b, pr->b, pr->ldb, n, j_begin,
+                                j_end, pc, kc, nr, b_pack);
         for (ic = i_begin; ic < i_end; ic += mc_even) {
             const ptrdiff_t mc = FG_MIN(mc_even, i_end - ic);
             const ptrdiff_t n_ir = FG_CEIL_DIV(mc, mr);
@@ -1098,7 +1090,7 @@ FG_SFX(fg_packed_unit)(const FG_SFX(fg_gemm_config) *cfg,
                     const ptrdiff_t rows = FG_MIN(mr, m - i0);
                     const ptrdiff_t cols = FG_MIN(nr, n - j0);
                     const T *ap = a_pack + ir * mr * kc;
-                    const T *bp = b_block + jr * nr * kc;
+                    const T *bp = b_pack + jr * nr * kc;
                     T *c_tile = pr->c + i0 * ldc + j0;
 
                     if (rows == mr && cols == nr) {
@@ -1151,9 +1143,8 @@ FG_SFX(fg_gemm_any)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
     FG_SFX(fg_packed_grid) grid;
     FG_SFX(fg_problem) pr;
     T *a_pack, *b_pack;
-    const T *b_all;
-    ptrdiff_t a_size, b_size, n_pad, unit;
-    int n_threads, shared;
+    ptrdiff_t a_size, b_size, unit;
+    int n_threads;
     double work;
 
     if (m <= 0 || n <= 0) {
@@ -1241,50 +1232,31 @@ FG_SFX(fg_gemm_any)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
     if (grid.n_units < 2) {
         n_threads = 1;
     }
-    /* One A block per thread, and one B block per thread or all of op(B)
-     * packed once: when every unit spans all the columns (n of a few
-     * panels, as the MLP's 100), each unit packed the same op(B) again
-     * (four times on 2 threads for 256 x 784 x 100: 0.82 -> 0.87 of
-     * OpenBLAS shared). Not for a small op(B), where the threads waiting
-     * for each other cost more (784 x 8 x 100: 0.94 -> 0.78). */
-    n_pad = FG_CEIL_DIV(n, cfg.nr) * cfg.nr;
-    shared = grid.n_units > 1 && grid.unit_n >= n && k * n_pad >= 65536
-             && (double)k * (double)n_pad * sizeof(T) <= 2097152.0;
+    /* One A block and one B block per thread. */
     a_size = FG_CEIL_DIV(FG_MIN(grid.unit_m, cfg.mc), cfg.mr) * cfg.mr
              * FG_MIN(k, cfg.kc);
     a_size = FG_CEIL_DIV(a_size, 64) * 64;   /* keep blocks aligned */
-    b_size = shared ? FG_CEIL_DIV(k * n_pad, 64) * 64
-                    : FG_CEIL_DIV(grid.unit_n * FG_MIN(k, cfg.kc), 64) * 64;
-    a_pack = fg_aligned_malloc((size_t)(a_size + (shared ? 0 : b_size))
-                               * sizeof(T) * (size_t)n_threads
-                               + (size_t)(shared ? b_size : 0) * sizeof(T));
+    b_size = FG_CEIL_DIV(grid.unit_n * FG_MIN(k, cfg.kc), 64) * 64;
+    a_pack = fg_aligned_malloc((size_t)(a_size + b_size) * sizeof(T)
+                               * (size_t)n_threads);
     if (a_pack == NULL) {
         FG_SFX(fg_gemm_naive)(trans_a, trans_b, m, n, k, alpha, a, lda, b,
                               ldb, beta, c, ldc, bias, act);
         return;
     }
     b_pack = a_pack + a_size * n_threads;
-    b_all = shared ? b_pack : NULL;
-    #pragma omp parallel num_threads(n_threads) if (n_threads > 1)
-    {
-        const int id = omp_get_thread_num();
-        ptrdiff_t block;
-        if (shared) {
-            /* K blocks of op(B), block pc at b_all + pc * n_pad. */
-            #pragma omp for schedule(static)
-            for (block = 0; block < FG_CEIL_DIV(k, cfg.kc); block++) {
-                const ptrdiff_t pc = block * cfg.kc;
-                FG_SFX(fg_pack_b_block)(trans_b, b, ldb, n, 0, n, pc,
-                                        FG_MIN(cfg.kc, k - pc), cfg.nr,
-                                        b_pack + pc * n_pad);
-            }
-        }
-        #pragma omp for schedule(dynamic, 1)
+    if (n_threads > 1) {
+        #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
         for (unit = 0; unit < grid.n_units; unit++) {
+            const int id = omp_get_thread_num();
             FG_SFX(fg_packed_unit)(&cfg, &grid, &pr, unit,
                                    a_pack + a_size * id,
-                                   shared ? NULL : b_pack + b_size * id,
-                                   b_all);
+                                   b_pack + b_size * id);
+        }
+    }
+    else {
+        for (unit = 0; unit < grid.n_units; unit++) {
+            FG_SFX(fg_packed_unit)(&cfg, &grid, &pr, unit, a_pack, b_pack);
         }
     }
     fg_aligned_free(a_pack);

@@ -73,8 +73,8 @@ def test_gemm_matches_numpy(m, n, k, trans_a, trans_b, dtype, alpha, beta,
 
 
 # Shapes that cross the cache blocks (AVX2: mc 144, kc 256; AVX-512: mc 288,
-# kc 128), pick each path (packed, with op(B) shared or not, direct, dot)
-# with ragged edges and k tails, and the MLP shapes of the benchmark.
+# kc 128), pick each path (packed, direct, dot) with ragged edges and k
+# tails, and the MLP shapes of the benchmark.
 BLOCK_SHAPES = [(150, 300, 70), (1, 784, 100), (100, 784, 100),
                 (784, 1, 100), (784, 8, 100), (8, 100, 784), (3, 600, 4100),
                 (290, 520, 33), (40, 389, 50), (20, 1000, 7), (50, 263, 40),
