@@ -189,179 +189,23 @@ fg_kernel_avx2_f64(ptrdiff_t kc, const double *ap, const double *bp,
 }
 
 /* ------------------------------------------------------------------ */
-/* AVX-512F micro-kernels (compiled everywhere; not run on the dev     */
-/* machine, whose CPU does not expose AVX-512)                          */
+/* AVX-512F micro-kernels                                              */
 /* ------------------------------------------------------------------ */
-#define FG_AVX512_F32_WB(ptr, acc)                                        \
-    do {                                                                  \
-        __m512 t_ = _mm512_mul_ps(va, (acc));                             \
-        if (mode == FG_WB_BETA) {                                         \
-            t_ = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ptr), t_);           \
-        }                                                                 \
-        else if (mode == FG_WB_ADD) {                                     \
-            t_ = _mm512_add_ps(_mm512_loadu_ps(ptr), t_);                 \
-        }                                                                 \
-        _mm512_storeu_ps((ptr), t_);                                      \
-    } while (0)
 
-#define FG_AVX512_F32_ROW(i)                                              \
-    av = _mm512_set1_ps(ap[i]);                                           \
-    c##i##0 = _mm512_fmadd_ps(av, b0, c##i##0);                           \
-    c##i##1 = _mm512_fmadd_ps(av, b1, c##i##1);                           \
-    c##i##2 = _mm512_fmadd_ps(av, b2, c##i##2);                           \
-    c##i##3 = _mm512_fmadd_ps(av, b3, c##i##3)
-
-/* 6 x 64 tile += A panel (kc x 6) * B panel (kc x 64), float32 (see the
- * float64 kernel below). */
-FG_TARGET_AVX512 static void
-fg_kernel_avx512_f32(ptrdiff_t kc, const float *ap, const float *bp,
-                     float *c, ptrdiff_t ldc, float alpha, float beta,
-                     int mode)
-{
-    __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps();
-    __m512 c02 = _mm512_setzero_ps(), c03 = _mm512_setzero_ps();
-    __m512 c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
-    __m512 c12 = _mm512_setzero_ps(), c13 = _mm512_setzero_ps();
-    __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps();
-    __m512 c22 = _mm512_setzero_ps(), c23 = _mm512_setzero_ps();
-    __m512 c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();
-    __m512 c32 = _mm512_setzero_ps(), c33 = _mm512_setzero_ps();
-    __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps();
-    __m512 c42 = _mm512_setzero_ps(), c43 = _mm512_setzero_ps();
-    __m512 c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();
-    __m512 c52 = _mm512_setzero_ps(), c53 = _mm512_setzero_ps();
-    __m512 av, b0, b1, b2, b3, va, vb;
-    ptrdiff_t p;
-
-    for (p = 0; p < kc; p++) {
-        b0 = _mm512_load_ps(bp);
-        b1 = _mm512_load_ps(bp + 16);
-        b2 = _mm512_load_ps(bp + 32);
-        b3 = _mm512_load_ps(bp + 48);
-        FG_AVX512_F32_ROW(0); FG_AVX512_F32_ROW(1); FG_AVX512_F32_ROW(2);
-        FG_AVX512_F32_ROW(3); FG_AVX512_F32_ROW(4); FG_AVX512_F32_ROW(5);
-        ap += 6;
-        bp += 64;
-    }
-    va = _mm512_set1_ps(alpha);
-    vb = _mm512_set1_ps(beta);
-    FG_AVX512_F32_WB(c, c00);
-    FG_AVX512_F32_WB(c + 16, c01);
-    FG_AVX512_F32_WB(c + 32, c02);
-    FG_AVX512_F32_WB(c + 48, c03);
-    FG_AVX512_F32_WB(c + ldc, c10);
-    FG_AVX512_F32_WB(c + ldc + 16, c11);
-    FG_AVX512_F32_WB(c + ldc + 32, c12);
-    FG_AVX512_F32_WB(c + ldc + 48, c13);
-    FG_AVX512_F32_WB(c + 2 * ldc, c20);
-    FG_AVX512_F32_WB(c + 2 * ldc + 16, c21);
-    FG_AVX512_F32_WB(c + 2 * ldc + 32, c22);
-    FG_AVX512_F32_WB(c + 2 * ldc + 48, c23);
-    FG_AVX512_F32_WB(c + 3 * ldc, c30);
-    FG_AVX512_F32_WB(c + 3 * ldc + 16, c31);
-    FG_AVX512_F32_WB(c + 3 * ldc + 32, c32);
-    FG_AVX512_F32_WB(c + 3 * ldc + 48, c33);
-    FG_AVX512_F32_WB(c + 4 * ldc, c40);
-    FG_AVX512_F32_WB(c + 4 * ldc + 16, c41);
-    FG_AVX512_F32_WB(c + 4 * ldc + 32, c42);
-    FG_AVX512_F32_WB(c + 4 * ldc + 48, c43);
-    FG_AVX512_F32_WB(c + 5 * ldc, c50);
-    FG_AVX512_F32_WB(c + 5 * ldc + 16, c51);
-    FG_AVX512_F32_WB(c + 5 * ldc + 32, c52);
-    FG_AVX512_F32_WB(c + 5 * ldc + 48, c53);
-}
-
-#define FG_AVX512_F64_WB(ptr, acc)                                        \
-    do {                                                                  \
-        __m512d t_ = _mm512_mul_pd(va, (acc));                            \
-        if (mode == FG_WB_BETA) {                                         \
-            t_ = _mm512_fmadd_pd(vb, _mm512_loadu_pd(ptr), t_);           \
-        }                                                                 \
-        else if (mode == FG_WB_ADD) {                                     \
-            t_ = _mm512_add_pd(_mm512_loadu_pd(ptr), t_);                 \
-        }                                                                 \
-        _mm512_storeu_pd((ptr), t_);                                      \
-    } while (0)
-
-#define FG_AVX512_F64_ROW(i)                                              \
-    av = _mm512_set1_pd(ap[i]);                                           \
-    c##i##0 = _mm512_fmadd_pd(av, b0, c##i##0);                           \
-    c##i##1 = _mm512_fmadd_pd(av, b1, c##i##1);                           \
-    c##i##2 = _mm512_fmadd_pd(av, b2, c##i##2);                           \
-    c##i##3 = _mm512_fmadd_pd(av, b3, c##i##3)
-
-/* 6 x 32 tile += A panel (kc x 6) * B panel (kc x 32), float64: four
- * vectors per row load less per FMA than two (10 loads for 24 FMAs), which
- * was 10-20 % faster than 8 x 16 with A streaming from L2 (Xeon). */
-FG_TARGET_AVX512 static void
-fg_kernel_avx512_f64(ptrdiff_t kc, const double *ap, const double *bp,
-                     double *c, ptrdiff_t ldc, double alpha, double beta,
-                     int mode)
-{
-    __m512d c00 = _mm512_setzero_pd(), c01 = _mm512_setzero_pd();
-    __m512d c02 = _mm512_setzero_pd(), c03 = _mm512_setzero_pd();
-    __m512d c10 = _mm512_setzero_pd(), c11 = _mm512_setzero_pd();
-    __m512d c12 = _mm512_setzero_pd(), c13 = _mm512_setzero_pd();
-    __m512d c20 = _mm512_setzero_pd(), c21 = _mm512_setzero_pd();
-    __m512d c22 = _mm512_setzero_pd(), c23 = _mm512_setzero_pd();
-    __m512d c30 = _mm512_setzero_pd(), c31 = _mm512_setzero_pd();
-    __m512d c32 = _mm512_setzero_pd(), c33 = _mm512_setzero_pd();
-    __m512d c40 = _mm512_setzero_pd(), c41 = _mm512_setzero_pd();
-    __m512d c42 = _mm512_setzero_pd(), c43 = _mm512_setzero_pd();
-    __m512d c50 = _mm512_setzero_pd(), c51 = _mm512_setzero_pd();
-    __m512d c52 = _mm512_setzero_pd(), c53 = _mm512_setzero_pd();
-    __m512d av, b0, b1, b2, b3, va, vb;
-    ptrdiff_t p;
-
-    for (p = 0; p < kc; p++) {
-        b0 = _mm512_load_pd(bp);
-        b1 = _mm512_load_pd(bp + 8);
-        b2 = _mm512_load_pd(bp + 16);
-        b3 = _mm512_load_pd(bp + 24);
-        FG_AVX512_F64_ROW(0); FG_AVX512_F64_ROW(1); FG_AVX512_F64_ROW(2);
-        FG_AVX512_F64_ROW(3); FG_AVX512_F64_ROW(4); FG_AVX512_F64_ROW(5);
-        ap += 6;
-        bp += 32;
-    }
-    va = _mm512_set1_pd(alpha);
-    vb = _mm512_set1_pd(beta);
-    FG_AVX512_F64_WB(c, c00);
-    FG_AVX512_F64_WB(c + 8, c01);
-    FG_AVX512_F64_WB(c + 16, c02);
-    FG_AVX512_F64_WB(c + 24, c03);
-    FG_AVX512_F64_WB(c + ldc, c10);
-    FG_AVX512_F64_WB(c + ldc + 8, c11);
-    FG_AVX512_F64_WB(c + ldc + 16, c12);
-    FG_AVX512_F64_WB(c + ldc + 24, c13);
-    FG_AVX512_F64_WB(c + 2 * ldc, c20);
-    FG_AVX512_F64_WB(c + 2 * ldc + 8, c21);
-    FG_AVX512_F64_WB(c + 2 * ldc + 16, c22);
-    FG_AVX512_F64_WB(c + 2 * ldc + 24, c23);
-    FG_AVX512_F64_WB(c + 3 * ldc, c30);
-    FG_AVX512_F64_WB(c + 3 * ldc + 8, c31);
-    FG_AVX512_F64_WB(c + 3 * ldc + 16, c32);
-    FG_AVX512_F64_WB(c + 3 * ldc + 24, c33);
-    FG_AVX512_F64_WB(c + 4 * ldc, c40);
-    FG_AVX512_F64_WB(c + 4 * ldc + 8, c41);
-    FG_AVX512_F64_WB(c + 4 * ldc + 16, c42);
-    FG_AVX512_F64_WB(c + 4 * ldc + 24, c43);
-    FG_AVX512_F64_WB(c + 5 * ldc, c50);
-    FG_AVX512_F64_WB(c + 5 * ldc + 8, c51);
-    FG_AVX512_F64_WB(c + 5 * ldc + 16, c52);
-    FG_AVX512_F64_WB(c + 5 * ldc + 24, c53);
-}
-
-/* An edge tile of C for the 6-row AVX-512 kernels: rows x cols (rows <=
- * 6, cols <= 4 vectors) written with masked stores, only the vectors that
- * hold columns computed (n = 100: 112 of 128 columns per row in float32,
- * 104 in float64). Each element gets the same operations as in the full
- * kernel. The B panel keeps its 4 vectors per k. */
-#define FG_AVX512_EDGE(SFX, T, V, MASK_T, LANES, SUF)                     \
+/* A 6 x 4-vector tile (6 x 64 float32, 6 x 32
+ * float64; 24 accumulators), += A panel (kc x 6) * B panel (kc x 4
+ * vectors). Four vectors per row load less per FMA than two (10 loads for
+ * 24 FMAs): with A streaming from L2 a 6 x 32 float64 tile ran 10-20 %
+ * faster than 8 x 16 (Xeon). The same code, for nvec < 4 vectors and rows
+ * < 6, writes the edge tiles of C with masked stores, computing only the
+ * vectors that hold columns (n = 100: 112 of 128 columns per row in
+ * float32, 104 in float64); every element of C gets the same operations
+ * either way. */
+#define FG_AVX512_KERNELS(SFX, T, V, MASK_T, LANES, SUF)                  \
     FG_TARGET_AVX512 static inline __attribute__((always_inline)) void    \
-    fg_edge_avx512_tile_##SFX(ptrdiff_t kc, const T *ap, const T *bp,     \
-                              T *c, ptrdiff_t ldc, T alpha, T beta,       \
-                              int mode, int rows, int cols,               \
-                              const int nvec)                             \
+    fg_tile_avx512_##SFX(ptrdiff_t kc, const T *ap, const T *bp, T *c,    \
+                         ptrdiff_t ldc, T alpha, T beta, int mode,        \
+                         int rows, int cols, const int nvec)              \
     {                                                                     \
         V acc[6][4];                                                      \
         ptrdiff_t p;                                                      \
@@ -382,7 +226,7 @@ fg_kernel_avx512_f64(ptrdiff_t kc, const double *ap, const double *bp,
             ap += 6;                                                      \
             bp += 4 * LANES;                                              \
         }                                                                 \
-        _Pragma("GCC unroll 6") for (i = 0; i < 6; i++) {                 \
+        _Pragma("GCC unroll 6") for (i = 0; i < rows; i++) {              \
             _Pragma("GCC unroll 4") for (v = 0; v < nvec; v++) {          \
                 const int valid = cols - v * LANES;                       \
                 const MASK_T mask = (MASK_T)(valid >= LANES               \
@@ -390,9 +234,6 @@ fg_kernel_avx512_f64(ptrdiff_t kc, const double *ap, const double *bp,
                 T *ptr = c + i * ldc + v * LANES;                         \
                 V t = _mm512_mul_##SUF(_mm512_set1_##SUF(alpha),          \
                                        acc[i][v]);                        \
-                if (i >= rows) {                                          \
-                    break;                                                \
-                }                                                         \
                 if (mode == FG_WB_BETA) {                                 \
                     t = _mm512_fmadd_##SUF(                               \
                         _mm512_set1_##SUF(beta),                          \
@@ -413,25 +254,32 @@ fg_kernel_avx512_f64(ptrdiff_t kc, const double *ap, const double *bp,
     {                                                                     \
         const int nvec = (cols + LANES - 1) / LANES;                      \
         if (nvec == 1) {                                                  \
-            fg_edge_avx512_tile_##SFX(kc, ap, bp, c, ldc, alpha, beta,    \
-                                      mode, rows, cols, 1);               \
+            fg_tile_avx512_##SFX(kc, ap, bp, c, ldc, alpha, beta, mode,   \
+                                 rows, cols, 1);                          \
         }                                                                 \
         else if (nvec == 2) {                                             \
-            fg_edge_avx512_tile_##SFX(kc, ap, bp, c, ldc, alpha, beta,    \
-                                      mode, rows, cols, 2);               \
+            fg_tile_avx512_##SFX(kc, ap, bp, c, ldc, alpha, beta, mode,   \
+                                 rows, cols, 2);                          \
         }                                                                 \
         else if (nvec == 3) {                                             \
-            fg_edge_avx512_tile_##SFX(kc, ap, bp, c, ldc, alpha, beta,    \
-                                      mode, rows, cols, 3);               \
+            fg_tile_avx512_##SFX(kc, ap, bp, c, ldc, alpha, beta, mode,   \
+                                 rows, cols, 3);                          \
         }                                                                 \
         else {                                                            \
-            fg_edge_avx512_tile_##SFX(kc, ap, bp, c, ldc, alpha, beta,    \
-                                      mode, rows, cols, 4);               \
+            fg_tile_avx512_##SFX(kc, ap, bp, c, ldc, alpha, beta, mode,   \
+                                 rows, cols, 4);                          \
         }                                                                 \
+    }                                                                     \
+    FG_TARGET_AVX512 static void                                          \
+    fg_kernel_avx512_##SFX(ptrdiff_t kc, const T *ap, const T *bp, T *c,  \
+                           ptrdiff_t ldc, T alpha, T beta, int mode)      \
+    {                                                                     \
+        fg_tile_avx512_##SFX(kc, ap, bp, c, ldc, alpha, beta, mode, 6,    \
+                             4 * LANES, 4);                               \
     }
-FG_AVX512_EDGE(f32, float, __m512, __mmask16, 16, ps)
-FG_AVX512_EDGE(f64, double, __m512d, __mmask8, 8, pd)
-#undef FG_AVX512_EDGE
+FG_AVX512_KERNELS(f32, float, __m512, __mmask16, 16, ps)
+FG_AVX512_KERNELS(f64, double, __m512d, __mmask8, 8, pd)
+#undef FG_AVX512_KERNELS
 
 /* Pack 6 rows of a row-major A (not transposed), kc columns, into
  * dst[p * 6 + r] = a[r * lda + p]: 8 x 8 transposes in registers (two rows
