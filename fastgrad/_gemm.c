@@ -47,8 +47,9 @@
 
 #define FG_MIN(x, y) ((x) < (y) ? (x) : (y))
 #define FG_CEIL_DIV(x, y) (((x) + (y) - 1) / (y))
-/* Largest micro-tile of any kernel (AVX-512 float32: 6 x 64). */
-#define FG_MAX_TILE 384
+/* Largest micro-tile of a kernel without an edge function, whose edge
+ * tiles go through a buffer (AVX2 float32: 6 x 16). */
+#define FG_MAX_TILE 96
 /* Write-back modes of a micro-kernel for its MR x NR tile:
  * FG_WB_SET:  C := alpha * acc                 (first K block, beta == 0)
  * FG_WB_BETA: C := alpha * acc + beta * C      (first K block, beta != 0)
@@ -605,7 +606,7 @@ FG_SFX(fg_pack_b)(int trans_b, const T *b, ptrdiff_t ldb, ptrdiff_t n,
         FG_SFX(fg_pack_bt_avx2)(b + j0 * ldb + p0, ldb, kc, s, nr, dst);
     }
 #endif
-    if (trans_b) {
+    if (trans_b && s < nr) {
         /* op(B)[p, j] = b[j, p]: rows of b hold columns of op(B). */
         const T *src = b + (j0 + s) * ldb + p0;
         for (p = 0; p < kc; p++) {
@@ -616,7 +617,7 @@ FG_SFX(fg_pack_b)(int trans_b, const T *b, ptrdiff_t ldb, ptrdiff_t n,
             memset(dst + p * nr + cols, 0, (size_t)(nr - cols) * sizeof(T));
         }
     }
-    else {
+    else if (!trans_b) {
         for (p = 0; p < kc; p++) {
             const T *src = b + (p0 + p) * ldb + j0;
             for (s = 0; s < cols; s++) {
