@@ -202,7 +202,9 @@ fg_kernel_avx2_f64(ptrdiff_t kc, const double *ap, const double *bp,
  * < 6, writes the edge tiles of C with masked stores, computing only the
  * vectors that hold columns (n = 100: 112 of 128 columns per row in
  * float32, 104 in float64); every element of C gets the same operations
- * either way. */
+ * either way. 48 steps before the end of the K block the tile's rows of C
+ * are prefetched: in a large product they come from L3 or memory, and the
+ * write-back stalled on them. */
 #define FG_AVX512_KERNELS(SFX, T, V, MASK_T, LANES, SUF)                  \
     FG_TARGET_AVX512 static inline __attribute__((always_inline)) void    \
     fg_tile_avx512_##SFX(ptrdiff_t kc, const T *ap, const T *bp, T *c,    \
@@ -210,6 +212,7 @@ fg_kernel_avx2_f64(ptrdiff_t kc, const double *ap, const double *bp,
                          int rows, int cols, const int nvec)              \
     {                                                                     \
         V acc[6][4];                                                      \
+        const ptrdiff_t prefetch_at = kc > 48 ? kc - 48 : 0;              \
         ptrdiff_t p;                                                      \
         int i, v;                                                         \
         _Pragma("GCC unroll 6") for (i = 0; i < 6; i++) {                 \
@@ -218,6 +221,15 @@ fg_kernel_avx2_f64(ptrdiff_t kc, const double *ap, const double *bp,
             }                                                             \
         }                                                                 \
         for (p = 0; p < kc; p++) {                                        \
+            if (p == prefetch_at) {                                       \
+                _Pragma("GCC unroll 6") for (i = 0; i < rows; i++) {      \
+                    _Pragma("GCC unroll 4") for (v = 0; v < nvec; v++) {  \
+                        _mm_prefetch((const char *)(c + i * ldc           \
+                                                    + v * LANES),         \
+                                     _MM_HINT_T0);                        \
+                    }                                                     \
+                }                                                         \
+            }                                                             \
             _Pragma("GCC unroll 6") for (i = 0; i < 6; i++) {             \
                 const V av = _mm512_set1_##SUF(ap[i]);                    \
                 _Pragma("GCC unroll 4") for (v = 0; v < nvec; v++) {      \
@@ -507,11 +519,13 @@ static FG_SFX(fg_gemm_config) FG_SFX(fg_choose_config)(void)
         config.edge = FG_SFX(fg_edge_avx512);
         config.mr = 6;
         config.nr = 256 / sizeof(T);
-        /* kc x nr panel of B: 32 KiB of the 48 KiB L1d of a Xeon core
-         * (kc 256 and 384 were 0.75-0.8x for 256 x 784 x 100); mc x kc
-         * block of A: 144 / 288 KiB of its 2 MiB L2. */
+        /* kc x nr panel of B: 64 KiB, more than the 48 KiB L1d of a Xeon
+         * core, but with C prefetched kc 256 was 1.03-1.07x kc 128 on
+         * squares of 1024 and 2048 (half the passes over C) and no
+         * slower on the MLP shapes; mc x kc block of A: 288 / 576 KiB of
+         * its 2 MiB L2. */
         config.mc = 288;
-        config.kc = 128;
+        config.kc = 256;
         config.nc = 64 / sizeof(T) * 128;
     }
     else if (fg_cpu_has_avx2()) {
@@ -841,9 +855,13 @@ FG_SFX(fg_gemm_naive)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
  * barrier waits for the slowest thread, again and again); the price is
  * packing a panel of op(A) once per column block and of op(B) once per row
  * block, so one thread gets as few units as the blocking allows and more
- * threads split the dimension whose duplicated operand is smaller. Unit
- * edges fall on tile edges, so every element of C is computed the same way
- * whatever the grid: results do not depend on the thread count. */
+ * threads split the dimension whose duplicated operand is smaller: one
+ * unit per thread (two, for dynamic balance, packed twice as much and ran
+ * 0.87-0.95x on 256 x 784 x 100 and 784 x {8, 256} x 100). Units go to
+ * threads statically, so a thread meets the same operands in its cache
+ * when the same product runs again (a training step). Unit edges fall on
+ * tile edges, so every element of C is computed the same way whatever the
+ * grid: results do not depend on the thread count. */
 typedef struct {
     ptrdiff_t unit_m, unit_n, row_units, n_units;
 } FG_SFX(fg_packed_grid);
@@ -866,8 +884,7 @@ static FG_SFX(fg_packed_grid)
 FG_SFX(fg_packed_plan)(const FG_SFX(fg_gemm_config) *cfg, ptrdiff_t m,
                        ptrdiff_t n, int n_threads)
 {
-    /* Two units per thread, for dynamic balance on a busy machine. */
-    const ptrdiff_t want = n_threads > 1 ? 2 * n_threads : 1;
+    const ptrdiff_t want = n_threads;
     const ptrdiff_t row_tiles = FG_CEIL_DIV(m, cfg->mr);
     const ptrdiff_t col_tiles = FG_CEIL_DIV(n, cfg->nr);
     ptrdiff_t col_units = FG_CEIL_DIV(n, cfg->nc);
@@ -1099,7 +1116,7 @@ FG_SFX(fg_gemm_any)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
     }
     b_pack = a_pack + a_size * n_threads;
     if (n_threads > 1) {
-        #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
+        #pragma omp parallel for schedule(static) num_threads(n_threads)
         for (unit = 0; unit < grid.n_units; unit++) {
             const int id = omp_get_thread_num();
             FG_SFX(fg_packed_unit)(&cfg, &grid, &pr, unit,
