@@ -66,9 +66,15 @@
 #endif
 #endif
 #define FG_INLINE static inline __attribute__((always_inline))
-/* Tiles of the direct kernel: DIRECT_MR rows x 2 vectors of columns; of
- * the dot kernel: DOT_MR x DOT_NR (accumulators along k). */
+/* Tiles of the direct kernel: DIRECT_MR rows x 2 vectors of columns (8
+ * rows with the 32 registers of AVX-512: a batch of 8 reads B once, not
+ * twice as in 6 + 2 rows); of the dot kernel: DOT_MR x DOT_NR
+ * (accumulators along k). */
+#if FG_VW == 512
+#define FG_DIRECT_MR 8
+#else
 #define FG_DIRECT_MR 6
+#endif
 #define FG_DOT_MR 3
 #define FG_DOT_NR 4
 
@@ -138,6 +144,7 @@ FG_USFX(fg_direct_tile)(const int rows, const int nvec, const int masked,
     FG_V c00 = FG_ZERO(), c01 = FG_ZERO(), c10 = FG_ZERO(), c11 = FG_ZERO();
     FG_V c20 = FG_ZERO(), c21 = FG_ZERO(), c30 = FG_ZERO(), c31 = FG_ZERO();
     FG_V c40 = FG_ZERO(), c41 = FG_ZERO(), c50 = FG_ZERO(), c51 = FG_ZERO();
+    FG_V c60 = FG_ZERO(), c61 = FG_ZERO(), c70 = FG_ZERO(), c71 = FG_ZERO();
     FG_V av, b0, b1 = FG_ZERO();
     const FG_MASK_T mask = FG_USFX(fg_lane_mask)(masked ? tail : FG_LANES);
     ptrdiff_t p;
@@ -159,6 +166,8 @@ FG_USFX(fg_direct_tile)(const int rows, const int nvec, const int masked,
         FG_DIRECT_ROW(3)
         FG_DIRECT_ROW(4)
         FG_DIRECT_ROW(5)
+        FG_DIRECT_ROW(6)
+        FG_DIRECT_ROW(7)
     }
     FG_DIRECT_STORE(0)
     FG_DIRECT_STORE(1)
@@ -166,6 +175,8 @@ FG_USFX(fg_direct_tile)(const int rows, const int nvec, const int masked,
     FG_DIRECT_STORE(3)
     FG_DIRECT_STORE(4)
     FG_DIRECT_STORE(5)
+    FG_DIRECT_STORE(6)
+    FG_DIRECT_STORE(7)
 }
 #undef FG_DIRECT_ROW
 #undef FG_DIRECT_STORE
@@ -190,6 +201,10 @@ FG_DIRECT_ROW(3)
 FG_DIRECT_ROW(4)
 FG_DIRECT_ROW(5)
 FG_DIRECT_ROW(6)
+#if FG_VW == 512
+FG_DIRECT_ROW(7)
+FG_DIRECT_ROW(8)
+#endif
 #undef FG_DIRECT_ROW
 #undef FG_DIRECT_INSTANCE
 
@@ -197,9 +212,12 @@ FG_DIRECT_ROW(6)
     {FG_USFX(fg_direct_##R##_1_0), FG_USFX(fg_direct_##R##_1_1),          \
      FG_USFX(fg_direct_##R##_2_0), FG_USFX(fg_direct_##R##_2_1)}
 /* [rows - 1][2 * (nvec - 1) + masked] */
-static const FG_SFX(fg_direct_fn) FG_USFX(fg_direct_table)[6][4] = {
+static const FG_SFX(fg_direct_fn) FG_USFX(fg_direct_table)[FG_DIRECT_MR][4] = {
     FG_DIRECT_ENTRY(1), FG_DIRECT_ENTRY(2), FG_DIRECT_ENTRY(3),
-    FG_DIRECT_ENTRY(4), FG_DIRECT_ENTRY(5), FG_DIRECT_ENTRY(6)
+    FG_DIRECT_ENTRY(4), FG_DIRECT_ENTRY(5), FG_DIRECT_ENTRY(6),
+#if FG_VW == 512
+    FG_DIRECT_ENTRY(7), FG_DIRECT_ENTRY(8)
+#endif
 };
 #undef FG_DIRECT_ENTRY
 
