@@ -866,11 +866,12 @@ FG_SFX(fg_gemm_naive)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
  * barrier waits for the slowest thread, again and again); the price is
  * packing a panel of op(A) once per column block and of op(B) once per row
  * block, so one thread gets as few units as the blocking allows and more
- * threads split the dimension whose duplicated operand is smaller: one
- * unit per thread (two, for dynamic balance, packed twice as much and ran
- * 0.87-0.95x on 256 x 784 x 100 and 784 x {8, 256} x 100). Units go to
- * threads statically, so a thread meets the same operands in its cache
- * when the same product runs again (a training step). Unit edges fall on
+ * threads split the dimension whose duplicated operand is smaller: as
+ * many units per thread as the blocking needs, one for the MLP shapes
+ * (two, for dynamic balance, packed twice as much and ran 0.87-0.95x on
+ * 256 x 784 x 100 and 784 x {8, 256} x 100). Units go to threads
+ * statically, so a thread meets the same operands in its cache when the
+ * same product runs again (a training step). Unit edges fall on
  * tile edges, so every element of C is computed the same way whatever the
  * grid: results do not depend on the thread count. */
 typedef struct {
@@ -895,11 +896,13 @@ static FG_SFX(fg_packed_grid)
 FG_SFX(fg_packed_plan)(const FG_SFX(fg_gemm_config) *cfg, ptrdiff_t m,
                        ptrdiff_t n, int n_threads)
 {
-    const ptrdiff_t want = n_threads;
     const ptrdiff_t row_tiles = FG_CEIL_DIV(m, cfg->mr);
     const ptrdiff_t col_tiles = FG_CEIL_DIV(n, cfg->nr);
     ptrdiff_t col_units = FG_CEIL_DIV(n, cfg->nc);
     ptrdiff_t row_units = FG_CEIL_DIV(m, 4 * cfg->mc);
+    /* A multiple of n_threads units, for the static schedule. */
+    const ptrdiff_t want = FG_CEIL_DIV(col_units * row_units, n_threads)
+                           * n_threads;
     FG_SFX(fg_packed_grid) grid;
 
     if (m < n) {
@@ -1133,8 +1136,19 @@ FG_SFX(fg_gemm_any)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
         return;
     }
     b_pack = a_pack + a_size * n_threads;
-    if (n_threads > 1) {
+    if (n_threads > 1 && grid.n_units % n_threads == 0) {
         #pragma omp parallel for schedule(static) num_threads(n_threads)
+        for (unit = 0; unit < grid.n_units; unit++) {
+            const int id = omp_get_thread_num();
+            FG_SFX(fg_packed_unit)(&cfg, &grid, &pr, unit,
+                                   a_pack + a_size * id,
+                                   b_pack + b_size * id);
+        }
+    }
+    else if (n_threads > 1) {
+        /* Rounding to whole tiles left units that do not divide among
+         * the threads: balance them dynamically. */
+        #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
         for (unit = 0; unit < grid.n_units; unit++) {
             const int id = omp_get_thread_num();
             FG_SFX(fg_packed_unit)(&cfg, &grid, &pr, unit,
