@@ -11,9 +11,9 @@
  * time, and portable C (4x8).
  *
  * Small and MLP-sized problems skip packing where it does not pay
- * (_gemm_unpacked.h): a "direct" kernel (AVX2 or AVX-512) reads B by rows
- * (op(B) = B), a "dot" kernel (AVX2) reads A and B along k (op(A) = A,
- * op(B) = B^T, as in x W^T).
+ * (_gemm_unpacked.h): a "direct" kernel reads B by rows (op(B) = B), a
+ * "dot" kernel reads A and B along k (op(A) = A, op(B) = B^T, as in
+ * x W^T); both in AVX2 and AVX-512.
  *
  * Threads and determinism: C is cut into work units (blocks of rows x
  * columns, edges on tile edges); threads take units dynamically, each unit
@@ -1112,7 +1112,12 @@ FG_SFX(fg_gemm_any)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
                     || (k >= 384 && b_bytes <= 524288.0)
                     || (k >= 384 && m <= (FG_IS_F32 ? 256 : 64)
                         && b_bytes <= 786432.0))) {
-                FG_SFX(fg_gemm_dot_256)(&pr, n_threads);
+                if (avx512) {
+                    FG_SFX(fg_gemm_dot_512)(&pr, n_threads);
+                }
+                else {
+                    FG_SFX(fg_gemm_dot_256)(&pr, n_threads);
+                }
                 return;
             }
         }

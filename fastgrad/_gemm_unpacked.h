@@ -66,16 +66,22 @@
 #endif
 #endif
 #define FG_INLINE static inline __attribute__((always_inline))
-/* Tiles of the direct kernel: DIRECT_MR rows x 2 vectors of columns (8
- * rows with the 32 registers of AVX-512: a batch of 8 reads B once, not
- * twice as in 6 + 2 rows); of the dot kernel: DOT_MR x DOT_NR
- * (accumulators along k). */
+/* Tiles of the direct kernel: DIRECT_MR rows x 2 vectors of columns; of
+ * the dot kernel: DOT_MR x DOT_NR (accumulators along k). With the 32
+ * registers of AVX-512 both take more rows: a batch of 8 reads B once, not
+ * for 6 + 2 rows, and a 4 x 4 dot tile loads less per FMA than 3 x 4
+ * (x W^T at B = 8 to 64, 2 threads: 1.03-1.39x; in a 3 x 4 tile the
+ * 512-bit dot kernel had been slower than the AVX2 one). */
 #if FG_VW == 512
 #define FG_DIRECT_MR 8
 #else
 #define FG_DIRECT_MR 6
 #endif
+#if FG_VW == 512
+#define FG_DOT_MR 4
+#else
 #define FG_DOT_MR 3
+#endif
 #define FG_DOT_NR 4
 
 /* A mask selecting the first `valid` lanes (0 < valid <= FG_LANES). */
@@ -300,23 +306,31 @@ FG_USFX(fg_gemm_direct)(const FG_SFX(fg_problem) *pr, int n_threads)
     FG_SFX(fg_run_units)(pr, &grid, FG_USFX(fg_direct_unit), n_threads);
 }
 
-#if FG_VW == 256
-/* The dot kernel in AVX2 only: with AVX-512 its loads along k split cache
- * lines (NumPy's large arrays start 16 bytes past a line), and it was
- * slower than the AVX2 one at every shape measured. */
-
 /* The sum of the lanes of v, in a fixed order. */
 FG_VTARGET FG_INLINE T FG_USFX(fg_hsum)(FG_V v)
 {
 #if FG_IS_F32
-    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v),
-                          _mm256_extractf128_ps(v, 1));
+#if FG_VW == 512
+    const __m256 y = _mm256_add_ps(
+        _mm512_castps512_ps256(v),
+        _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+#else
+    const __m256 y = v;
+#endif
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(y),
+                          _mm256_extractf128_ps(y, 1));
     x = _mm_add_ps(x, _mm_movehl_ps(x, x));
     x = _mm_add_ss(x, _mm_shuffle_ps(x, x, 1));
     return _mm_cvtss_f32(x);
 #else
-    __m128d x = _mm_add_pd(_mm256_castpd256_pd128(v),
-                           _mm256_extractf128_pd(v, 1));
+#if FG_VW == 512
+    const __m256d y = _mm256_add_pd(_mm512_castpd512_pd256(v),
+                                    _mm512_extractf64x4_pd(v, 1));
+#else
+    const __m256d y = v;
+#endif
+    __m128d x = _mm_add_pd(_mm256_castpd256_pd128(y),
+                           _mm256_extractf128_pd(y, 1));
     x = _mm_add_sd(x, _mm_unpackhi_pd(x, x));
     return _mm_cvtsd_f64(x);
 #endif
@@ -332,6 +346,9 @@ FG_VTARGET FG_INLINE T FG_USFX(fg_hsum)(FG_V v)
         if (rows > 2) {                                                   \
             c2##j = FG_FMADD(a2, bv, c2##j);                              \
         }                                                                 \
+        if (rows > 3) {                                                   \
+            c3##j = FG_FMADD(a3, bv, c3##j);                              \
+        }                                                                 \
     }
 #define FG_DOT_STEP(LOAD)                                                 \
     a0 = LOAD(a + p);                                                     \
@@ -340,6 +357,9 @@ FG_VTARGET FG_INLINE T FG_USFX(fg_hsum)(FG_V v)
     }                                                                     \
     if (rows > 2) {                                                       \
         a2 = LOAD(a + 2 * lda + p);                                       \
+    }                                                                     \
+    if (rows > 3) {                                                       \
+        a3 = LOAD(a + 3 * lda + p);                                       \
     }                                                                     \
     FG_DOT_COL(0, LOAD)                                                   \
     FG_DOT_COL(1, LOAD)                                                   \
@@ -367,7 +387,8 @@ FG_USFX(fg_dot_tile)(const int rows, const int cols, ptrdiff_t k, const T *a,
     FG_V c00 = FG_ZERO(), c01 = FG_ZERO(), c02 = FG_ZERO(), c03 = FG_ZERO();
     FG_V c10 = FG_ZERO(), c11 = FG_ZERO(), c12 = FG_ZERO(), c13 = FG_ZERO();
     FG_V c20 = FG_ZERO(), c21 = FG_ZERO(), c22 = FG_ZERO(), c23 = FG_ZERO();
-    FG_V a0, a1 = FG_ZERO(), a2 = FG_ZERO(), bv;
+    FG_V c30 = FG_ZERO(), c31 = FG_ZERO(), c32 = FG_ZERO(), c33 = FG_ZERO();
+    FG_V a0, a1 = FG_ZERO(), a2 = FG_ZERO(), a3 = FG_ZERO(), bv;
     ptrdiff_t p;
 
     for (p = 0; p + FG_LANES <= k; p += FG_LANES) {
@@ -381,6 +402,8 @@ FG_USFX(fg_dot_tile)(const int rows, const int cols, ptrdiff_t k, const T *a,
     FG_DOT_STORE(0, 3) FG_DOT_STORE(1, 0) FG_DOT_STORE(1, 1)
     FG_DOT_STORE(1, 2) FG_DOT_STORE(1, 3) FG_DOT_STORE(2, 0)
     FG_DOT_STORE(2, 1) FG_DOT_STORE(2, 2) FG_DOT_STORE(2, 3)
+    FG_DOT_STORE(3, 0) FG_DOT_STORE(3, 1) FG_DOT_STORE(3, 2)
+    FG_DOT_STORE(3, 3)
 }
 #undef FG_DOT_COL
 #undef FG_DOT_STEP
@@ -405,10 +428,16 @@ FG_USFX(fg_dot_tile)(const int rows, const int cols, ptrdiff_t k, const T *a,
 FG_DOT_ROW(1)
 FG_DOT_ROW(2)
 FG_DOT_ROW(3)
+#if FG_VW == 512
+FG_DOT_ROW(4)
+#endif
 
 /* [rows - 1][cols - 1] */
-static const FG_SFX(fg_dot_fn) FG_USFX(fg_dot_table)[3][FG_DOT_NR] = {
-    FG_DOT_ENTRY(1), FG_DOT_ENTRY(2), FG_DOT_ENTRY(3)
+static const FG_SFX(fg_dot_fn) FG_USFX(fg_dot_table)[FG_DOT_MR][FG_DOT_NR] = {
+    FG_DOT_ENTRY(1), FG_DOT_ENTRY(2), FG_DOT_ENTRY(3),
+#if FG_VW == 512
+    FG_DOT_ENTRY(4)
+#endif
 };
 #undef FG_DOT_ROW
 #undef FG_DOT_ENTRY
@@ -451,7 +480,6 @@ FG_USFX(fg_gemm_dot)(const FG_SFX(fg_problem) *pr, int n_threads)
                                                       FG_DOT_MR, FG_DOT_NR);
     FG_SFX(fg_run_units)(pr, &grid, FG_USFX(fg_dot_unit), n_threads);
 }
-#endif  /* FG_VW == 256 */
 
 #undef FG_USFX
 #undef FG_VTARGET
