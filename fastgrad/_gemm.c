@@ -787,8 +787,9 @@ FG_SFX(fg_run_units)(const FG_SFX(fg_problem) *pr,
     if (n_threads > 1 && grid->n_units > 1 && pr->m == 1) {
         /* A vector times a matrix reads each element of B once: split B
          * the same way every call, so each thread's part stays in its
-         * core's L2 (static was 1.0-1.17x dynamic at 1 x 784 x 100). */
-        #pragma omp parallel for schedule(static) num_threads(n_threads)
+         * core's L2 (static was 1.0-1.17x dynamic at 1 x 784 x 100).
+         * Round robin, since the last unit is often the small one. */
+        #pragma omp parallel for schedule(static, 1) num_threads(n_threads)
         for (unit = 0; unit < grid->n_units; unit++) {
             run(pr, grid, unit);
         }
@@ -1087,11 +1088,11 @@ FG_SFX(fg_gemm_any)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
             const int packed_at = trans_a && m > 16
                 && (avx512 ? k >= 8 : !FG_IS_F32 && k >= 64);
             const double b_bytes = (double)n * (double)k * sizeof(T);
-            if (m == 1 && b_bytes >= 524288.0) {
-                /* Bound by reading B from L2, not by its few FLOPs: two
-                 * cores read it faster (1 x 784 x 100, 2 threads against
-                 * one: float64 1.13-1.43x; float32, B of 313 KiB, only
-                 * 0.93-1.13x). */
+            if (m == 1 && b_bytes >= 262144.0) {
+                /* Bound by reading B from L2 (about 20 bytes a cycle),
+                 * not by its few FLOPs: two cores read it faster (1 x 784
+                 * x 100 and 1 x 100 x 784, 2 threads against one: float64
+                 * 1.13-1.43x, float32 0.95-1.18x). */
                 n_threads = fg_threads_for(FG_PARALLEL_MIN_WORK);
             }
             if (!trans_b && !packed_at

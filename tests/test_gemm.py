@@ -146,8 +146,12 @@ def test_one_and_two_threads_bitwise_equal(m, n, k, trans_a, trans_b, dtype,
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_large_one_and_two_threads_bitwise_equal(dtype, threads):
     rng = np.random.default_rng(3)
+    # The last two: a vector times a matrix large enough to be split
+    # across threads.
     for m, k, n, trans_a, trans_b in [(500, 700, 300, 0, 1),
-                                      (97, 1000, 4200, 1, 0)]:
+                                      (97, 1000, 4200, 1, 0),
+                                      (1, 784, 100, 0, 1),
+                                      (1, 100, 1001, 0, 0)]:
         a, b, _ = operands(rng, m, n, k, trans_a, trans_b, dtype)
         results = []
         for n_threads in (1, 2):
