@@ -83,13 +83,14 @@ enum { FG_WB_SET = 0, FG_WB_BETA = 1, FG_WB_ADD = 2 };
     b1 = _mm256_load_ps(bp + 8);                                          \
     FG_AVX2_F32_ROW(0); FG_AVX2_F32_ROW(1); FG_AVX2_F32_ROW(2);           \
     FG_AVX2_F32_ROW(3); FG_AVX2_F32_ROW(4); FG_AVX2_F32_ROW(5);           \
-    ap += 6;                                                              \
+    ap += a_step;                                                         \
     bp += 16
 
 /* 6 x 16 tile += A panel (kc x 6) * B panel (kc x 16), float32. */
 FG_TARGET_AVX2 static void
-fg_kernel_avx2_f32(ptrdiff_t kc, const float *ap, const float *bp, float *c,
-                   ptrdiff_t ldc, float alpha, float beta, int mode)
+fg_kernel_avx2_f32(ptrdiff_t kc, const float *ap, ptrdiff_t a_step,
+                   const float *bp, float *c, ptrdiff_t ldc, float alpha,
+                   float beta, int mode)
 {
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
     __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
@@ -147,14 +148,14 @@ fg_kernel_avx2_f32(ptrdiff_t kc, const float *ap, const float *bp, float *c,
     b1 = _mm256_load_pd(bp + 4);                                          \
     FG_AVX2_F64_ROW(0); FG_AVX2_F64_ROW(1); FG_AVX2_F64_ROW(2);           \
     FG_AVX2_F64_ROW(3); FG_AVX2_F64_ROW(4); FG_AVX2_F64_ROW(5);           \
-    ap += 6;                                                              \
+    ap += a_step;                                                         \
     bp += 8
 
 /* 6 x 8 tile += A panel (kc x 6) * B panel (kc x 8), float64. */
 FG_TARGET_AVX2 static void
-fg_kernel_avx2_f64(ptrdiff_t kc, const double *ap, const double *bp,
-                   double *c, ptrdiff_t ldc, double alpha, double beta,
-                   int mode)
+fg_kernel_avx2_f64(ptrdiff_t kc, const double *ap, ptrdiff_t a_step,
+                   const double *bp, double *c, ptrdiff_t ldc, double alpha,
+                   double beta, int mode)
 {
     __m256d c00 = _mm256_setzero_pd(), c01 = _mm256_setzero_pd();
     __m256d c10 = _mm256_setzero_pd(), c11 = _mm256_setzero_pd();
@@ -208,9 +209,10 @@ fg_kernel_avx2_f64(ptrdiff_t kc, const double *ap, const double *bp,
  * (1.00-1.07x on squares of 1024 and 2048). */
 #define FG_AVX512_KERNELS(SFX, T, V, MASK_T, LANES, SUF)                  \
     FG_TARGET_AVX512 static inline __attribute__((always_inline)) void    \
-    fg_tile_avx512_##SFX(ptrdiff_t kc, const T *ap, const T *bp, T *c,    \
-                         ptrdiff_t ldc, T alpha, T beta, int mode,        \
-                         int rows, int cols, const int nvec)              \
+    fg_tile_avx512_##SFX(ptrdiff_t kc, const T *ap, ptrdiff_t a_step,     \
+                         const T *bp, T *c, ptrdiff_t ldc, T alpha,       \
+                         T beta, int mode, int rows, int cols,            \
+                         const int nvec)                                  \
     {                                                                     \
         V acc[6][4];                                                      \
         const ptrdiff_t prefetch_at = kc > 48 ? kc - 48 : 0;              \
@@ -231,7 +233,7 @@ fg_kernel_avx2_f64(ptrdiff_t kc, const double *ap, const double *bp,
                     }                                                     \
                 }                                                         \
             }                                                             \
-            _mm_prefetch((const char *)(ap + 6 * 32), _MM_HINT_T0);       \
+            _mm_prefetch((const char *)(ap + 32 * a_step), _MM_HINT_T0);  \
             _Pragma("GCC unroll 6") for (i = 0; i < 6; i++) {             \
                 const V av = _mm512_set1_##SUF(ap[i]);                    \
                 _Pragma("GCC unroll 4") for (v = 0; v < nvec; v++) {      \
@@ -239,7 +241,7 @@ fg_kernel_avx2_f64(ptrdiff_t kc, const double *ap, const double *bp,
                     acc[i][v] = _mm512_fmadd_##SUF(av, b_, acc[i][v]);    \
                 }                                                         \
             }                                                             \
-            ap += 6;                                                      \
+            ap += a_step;                                                 \
             bp += 4 * LANES;                                              \
         }                                                                 \
         _Pragma("GCC unroll 6") for (i = 0; i < rows; i++) {              \
@@ -264,34 +266,35 @@ fg_kernel_avx2_f64(ptrdiff_t kc, const double *ap, const double *bp,
         }                                                                 \
     }                                                                     \
     FG_TARGET_AVX512 static void                                          \
-    fg_edge_avx512_##SFX(ptrdiff_t kc, const T *ap, const T *bp, T *c,    \
-                         ptrdiff_t ldc, T alpha, T beta, int mode,        \
-                         int rows, int cols)                              \
+    fg_edge_avx512_##SFX(ptrdiff_t kc, const T *ap, ptrdiff_t a_step,     \
+                         const T *bp, T *c, ptrdiff_t ldc, T alpha,       \
+                         T beta, int mode, int rows, int cols)            \
     {                                                                     \
         const int nvec = (cols + LANES - 1) / LANES;                      \
         if (nvec == 1) {                                                  \
-            fg_tile_avx512_##SFX(kc, ap, bp, c, ldc, alpha, beta, mode,   \
-                                 rows, cols, 1);                          \
+            fg_tile_avx512_##SFX(kc, ap, a_step, bp, c, ldc, alpha, beta, \
+                                 mode, rows, cols, 1);                          \
         }                                                                 \
         else if (nvec == 2) {                                             \
-            fg_tile_avx512_##SFX(kc, ap, bp, c, ldc, alpha, beta, mode,   \
-                                 rows, cols, 2);                          \
+            fg_tile_avx512_##SFX(kc, ap, a_step, bp, c, ldc, alpha, beta, \
+                                 mode, rows, cols, 2);                          \
         }                                                                 \
         else if (nvec == 3) {                                             \
-            fg_tile_avx512_##SFX(kc, ap, bp, c, ldc, alpha, beta, mode,   \
-                                 rows, cols, 3);                          \
+            fg_tile_avx512_##SFX(kc, ap, a_step, bp, c, ldc, alpha, beta, \
+                                 mode, rows, cols, 3);                          \
         }                                                                 \
         else {                                                            \
-            fg_tile_avx512_##SFX(kc, ap, bp, c, ldc, alpha, beta, mode,   \
-                                 rows, cols, 4);                          \
+            fg_tile_avx512_##SFX(kc, ap, a_step, bp, c, ldc, alpha, beta, \
+                                 mode, rows, cols, 4);                          \
         }                                                                 \
     }                                                                     \
     FG_TARGET_AVX512 static void                                          \
-    fg_kernel_avx512_##SFX(ptrdiff_t kc, const T *ap, const T *bp, T *c,  \
-                           ptrdiff_t ldc, T alpha, T beta, int mode)      \
+    fg_kernel_avx512_##SFX(ptrdiff_t kc, const T *ap, ptrdiff_t a_step,   \
+                           const T *bp, T *c, ptrdiff_t ldc, T alpha,     \
+                           T beta, int mode)                              \
     {                                                                     \
-        fg_tile_avx512_##SFX(kc, ap, bp, c, ldc, alpha, beta, mode, 6,    \
-                             4 * LANES, 4);                               \
+        fg_tile_avx512_##SFX(kc, ap, a_step, bp, c, ldc, alpha, beta,     \
+                             mode, 6, 4 * LANES, 4);                      \
     }
 FG_AVX512_KERNELS(f32, float, __m512, __mmask16, 16, ps)
 FG_AVX512_KERNELS(f64, double, __m512d, __mmask8, 8, pd)
@@ -455,8 +458,9 @@ int fg_gemm_simd_width(void)
 
 /* Portable 4 x 8 tile += A panel (kc x 4) * B panel (kc x 8). */
 static void
-FG_SFX(fg_kernel_portable)(ptrdiff_t kc, const T *ap, const T *bp, T *c,
-                           ptrdiff_t ldc, T alpha, T beta, int mode)
+FG_SFX(fg_kernel_portable)(ptrdiff_t kc, const T *ap, ptrdiff_t a_step,
+                           const T *bp, T *c, ptrdiff_t ldc, T alpha, T beta,
+                           int mode)
 {
     T acc[FG_PORT_MR][FG_PORT_NR];
     ptrdiff_t p;
@@ -470,7 +474,7 @@ FG_SFX(fg_kernel_portable)(ptrdiff_t kc, const T *ap, const T *bp, T *c,
                 acc[i][j] += a_ip * bp[j];
             }
         }
-        ap += FG_PORT_MR;
+        ap += a_step;
         bp += FG_PORT_NR;
     }
     for (i = 0; i < FG_PORT_MR; i++) {
@@ -488,21 +492,28 @@ FG_SFX(fg_kernel_portable)(ptrdiff_t kc, const T *ap, const T *bp, T *c,
     }
 }
 
-typedef void (*FG_SFX(fg_kernel_fn))(ptrdiff_t kc, const T *ap, const T *bp,
-                                     T *c, ptrdiff_t ldc, T alpha, T beta,
+/* ap[p * a_step + i] is op(A)[i, p] of the tile: a_step is mr in a
+ * packed panel. */
+typedef void (*FG_SFX(fg_kernel_fn))(ptrdiff_t kc, const T *ap,
+                                     ptrdiff_t a_step, const T *bp, T *c,
+                                     ptrdiff_t ldc, T alpha, T beta,
                                      int mode);
-typedef void (*FG_SFX(fg_edge_fn))(ptrdiff_t kc, const T *ap, const T *bp,
-                                   T *c, ptrdiff_t ldc, T alpha, T beta,
-                                   int mode, int rows, int cols);
+typedef void (*FG_SFX(fg_edge_fn))(ptrdiff_t kc, const T *ap,
+                                   ptrdiff_t a_step, const T *bp, T *c,
+                                   ptrdiff_t ldc, T alpha, T beta, int mode,
+                                   int rows, int cols);
 
 /* A micro-kernel with its tile (mr x nr) and cache blocking (mc x kc
  * blocks of op(A) packed for L2, kc x nc blocks of op(B) for L3, one
  * kc x nr micro-panel of op(B) for L1); `edge`, if not NULL, writes the
- * rows x cols corner of a tile (the edges of C). */
+ * rows x cols corner of a tile (the edges of C). With `a_in_place`, full
+ * tiles of op(A) = A^T are read where they are (a_step = lda): the rows
+ * of A already hold the tile's mr values of each k next to each other. */
 typedef struct {
     FG_SFX(fg_kernel_fn) kernel;
     FG_SFX(fg_edge_fn) edge;
     ptrdiff_t mr, nr, mc, kc, nc;
+    int a_in_place;
 } FG_SFX(fg_gemm_config);
 
 static FG_SFX(fg_gemm_config) FG_SFX(fg_choose_config)(void)
@@ -510,6 +521,7 @@ static FG_SFX(fg_gemm_config) FG_SFX(fg_choose_config)(void)
     FG_SFX(fg_gemm_config) config;
     config.kernel = FG_SFX(fg_kernel_portable);
     config.edge = NULL;
+    config.a_in_place = 0;
     config.mr = FG_PORT_MR;
     config.nr = FG_PORT_NR;
     config.mc = 128;
@@ -519,6 +531,8 @@ static FG_SFX(fg_gemm_config) FG_SFX(fg_choose_config)(void)
     if (fg_cpu_has_avx512()) {
         config.kernel = FG_SFX(fg_kernel_avx512);
         config.edge = FG_SFX(fg_edge_avx512);
+        /* X^T dY: packing A^T took 10-15 % of 784 x 256 x 100 float32. */
+        config.a_in_place = 1;
         config.mr = 6;
         config.nr = 256 / sizeof(T);
         /* kc x nr panel of B: 64 KiB, more than the 48 KiB L1d of a Xeon
@@ -947,6 +961,15 @@ FG_SFX(fg_packed_unit)(const FG_SFX(fg_gemm_config) *cfg,
     const ptrdiff_t n_ic = FG_CEIL_DIV(i_end - i_begin, cfg->mc);
     const ptrdiff_t mc_even =
         FG_CEIL_DIV(FG_CEIL_DIV(i_end - i_begin, n_ic), mr) * mr;
+    /* A in place only for a few column panels (each reads it again, its
+     * lines bringing 6 useful values of 16: 1000 x 256 x 1000 float32 ran
+     * 0.95x), while the unit's rows of it stay in L2 (2048 x 512 x 2048
+     * float64: 0.6x), and while its rows do not all fall into a few L1
+     * sets (a row length of a multiple of 512 bytes: 512 x 256 x 256 and
+     * 1024 x 128 x 1024 float64 0.9x). */
+    const int a_in_place = cfg->a_in_place && pr->trans_a && n_jr <= 4
+        && (double)k * (double)(i_end - i_begin) * sizeof(T) <= 1048576.0
+        && (pr->lda * (ptrdiff_t)sizeof(T)) % 512 != 0;
     ptrdiff_t pc, ic, jr, ir;
 
     for (pc = 0; pc < k; pc += cfg->kc) {
@@ -962,9 +985,11 @@ FG_SFX(fg_packed_unit)(const FG_SFX(fg_gemm_config) *cfg,
             const ptrdiff_t n_ir = FG_CEIL_DIV(mc, mr);
 
             for (ir = 0; ir < n_ir; ir++) {
-                FG_SFX(fg_pack_a)(pr->trans_a, pr->a, pr->lda, m,
-                                  ic + ir * mr, pc, kc, mr,
-                                  a_pack + ir * mr * kc);
+                if (!a_in_place || m - (ic + ir * mr) < mr) {
+                    FG_SFX(fg_pack_a)(pr->trans_a, pr->a, pr->lda, m,
+                                      ic + ir * mr, pc, kc, mr,
+                                      a_pack + ir * mr * kc);
+                }
             }
             /* Column panels outer: one B micro-panel stays in L1 while
              * the A block streams from L2. */
@@ -974,25 +999,28 @@ FG_SFX(fg_packed_unit)(const FG_SFX(fg_gemm_config) *cfg,
                     const ptrdiff_t j0 = j_begin + jr * nr;
                     const ptrdiff_t rows = FG_MIN(mr, m - i0);
                     const ptrdiff_t cols = FG_MIN(nr, n - j0);
-                    const T *ap = a_pack + ir * mr * kc;
+                    const int direct = a_in_place && rows == mr;
+                    const T *ap = direct ? pr->a + pc * pr->lda + i0
+                                         : a_pack + ir * mr * kc;
+                    const ptrdiff_t a_step = direct ? pr->lda : mr;
                     const T *bp = b_pack + jr * nr * kc;
                     T *c_tile = pr->c + i0 * ldc + j0;
 
                     if (rows == mr && cols == nr) {
-                        cfg->kernel(kc, ap, bp, c_tile, ldc, alpha, beta,
-                                    mode);
+                        cfg->kernel(kc, ap, a_step, bp, c_tile, ldc, alpha,
+                                    beta, mode);
                     }
                     else if (cfg->edge != NULL) {
-                        cfg->edge(kc, ap, bp, c_tile, ldc, alpha, beta, mode,
-                                  (int)rows, (int)cols);
+                        cfg->edge(kc, ap, a_step, bp, c_tile, ldc, alpha,
+                                  beta, mode, (int)rows, (int)cols);
                     }
                     else {
                         /* Edge tile: full tile into a buffer, then the
                          * valid part into C. */
                         T buffer[FG_MAX_TILE];
                         ptrdiff_t i, j;
-                        cfg->kernel(kc, ap, bp, buffer, nr, (T)1, (T)0,
-                                    FG_WB_SET);
+                        cfg->kernel(kc, ap, a_step, bp, buffer, nr, (T)1,
+                                    (T)0, FG_WB_SET);
                         for (i = 0; i < rows; i++) {
                             T *c_row = c_tile + i * ldc;
                             const T *t_row = buffer + i * nr;
