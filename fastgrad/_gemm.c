@@ -535,13 +535,14 @@ static FG_SFX(fg_gemm_config) FG_SFX(fg_choose_config)(void)
         config.a_in_place = 1;
         config.mr = 6;
         config.nr = 256 / sizeof(T);
-        /* kc x nr panel of B: 64 KiB, more than the 48 KiB L1d of a Xeon
-         * core, but with C prefetched kc 256 was 1.03-1.07x kc 128 on
-         * squares of 1024 and 2048 (half the passes over C) and no
-         * slower on the MLP shapes; mc x kc block of A: 288 / 576 KiB of
-         * its 2 MiB L2. */
+        /* kc x nr panel of B: 128 KiB, from L2 rather than the 48 KiB
+         * L1d of a Xeon core, but each K block is a pass over C: kc 512
+         * was 1.05-1.07x kc 256 on squares of 2048 (kc 256 1.03-1.07x kc
+         * 128 with C prefetched) and no slower on the MLP shapes (kc 1024:
+         * X^T dY with B = 1024 / 4096 0.93-0.96x); mc x kc block of A:
+         * 576 KiB / 1.2 MiB of its 2 MiB L2. */
         config.mc = 288;
-        config.kc = 256;
+        config.kc = 512;
         config.nc = 64 / sizeof(T) * 128;
     }
     else if (fg_cpu_has_avx2()) {
@@ -961,6 +962,9 @@ FG_SFX(fg_packed_unit)(const FG_SFX(fg_gemm_config) *cfg,
     const ptrdiff_t n_ic = FG_CEIL_DIV(i_end - i_begin, cfg->mc);
     const ptrdiff_t mc_even =
         FG_CEIL_DIV(FG_CEIL_DIV(i_end - i_begin, n_ic), mr) * mr;
+    /* K blocks of equal size, at most cfg->kc (784 = 392 + 392, not
+     * 512 + 272 or 3 x 256 + 16). */
+    const ptrdiff_t kc_even = FG_CEIL_DIV(k, FG_CEIL_DIV(k, cfg->kc));
     /* A in place only for a few column panels (each reads it again, its
      * lines bringing 6 useful values of 16: 1000 x 256 x 1000 float32 ran
      * 0.95x), while the unit's rows of it stay in L2 (2048 x 512 x 2048
@@ -972,8 +976,8 @@ FG_SFX(fg_packed_unit)(const FG_SFX(fg_gemm_config) *cfg,
         && (pr->lda * (ptrdiff_t)sizeof(T)) % 512 != 0;
     ptrdiff_t pc, ic, jr, ir;
 
-    for (pc = 0; pc < k; pc += cfg->kc) {
-        const ptrdiff_t kc = FG_MIN(cfg->kc, k - pc);
+    for (pc = 0; pc < k; pc += kc_even) {
+        const ptrdiff_t kc = FG_MIN(kc_even, k - pc);
         const int last = pc + kc == k;
         const int mode = pc > 0 ? FG_WB_ADD
                          : beta == (T)0 ? FG_WB_SET : FG_WB_BETA;
