@@ -273,19 +273,19 @@ fg_kernel_avx2_f64(ptrdiff_t kc, const double *ap, ptrdiff_t a_step,
         const int nvec = (cols + LANES - 1) / LANES;                      \
         if (nvec == 1) {                                                  \
             fg_tile_avx512_##SFX(kc, ap, a_step, bp, c, ldc, alpha, beta, \
-                                 mode, rows, cols, 1);                          \
+                                 mode, rows, cols, 1);                    \
         }                                                                 \
         else if (nvec == 2) {                                             \
             fg_tile_avx512_##SFX(kc, ap, a_step, bp, c, ldc, alpha, beta, \
-                                 mode, rows, cols, 2);                          \
+                                 mode, rows, cols, 2);                    \
         }                                                                 \
         else if (nvec == 3) {                                             \
             fg_tile_avx512_##SFX(kc, ap, a_step, bp, c, ldc, alpha, beta, \
-                                 mode, rows, cols, 3);                          \
+                                 mode, rows, cols, 3);                    \
         }                                                                 \
         else {                                                            \
             fg_tile_avx512_##SFX(kc, ap, a_step, bp, c, ldc, alpha, beta, \
-                                 mode, rows, cols, 4);                          \
+                                 mode, rows, cols, 4);                    \
         }                                                                 \
     }                                                                     \
     FG_TARGET_AVX512 static void                                          \
