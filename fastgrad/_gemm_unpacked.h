@@ -240,6 +240,18 @@ FG_USFX(fg_direct_row4)(ptrdiff_t k, const T *a, ptrdiff_t a_cs, const T *b,
     for (p = 0; p < k; p++) {
         const T *b_row = b + p * ldb;
         const FG_V av = FG_BCAST(a + p * a_cs);
+#if FG_VW == 512
+        /* Rows of B lie more than 2 KiB apart, beyond the stride the
+         * Xeon's prefetcher follows: fetch the four (five, when not
+         * aligned) lines of the row 8 steps ahead (1 x 100 x 784,
+         * 2 threads: 1.12-1.24x, one run of six 0.95x). */
+        const char *ahead = (const char *)(b_row + 8 * ldb);
+        _mm_prefetch(ahead, _MM_HINT_T0);
+        _mm_prefetch(ahead + 64, _MM_HINT_T0);
+        _mm_prefetch(ahead + 128, _MM_HINT_T0);
+        _mm_prefetch(ahead + 192, _MM_HINT_T0);
+        _mm_prefetch(ahead + 255, _MM_HINT_T0);
+#endif
         c0 = FG_FMADD(av, FG_LOADU(b_row), c0);
         c1 = FG_FMADD(av, FG_LOADU(b_row + FG_LANES), c1);
         c2 = FG_FMADD(av, FG_LOADU(b_row + 2 * FG_LANES), c2);
