@@ -16,9 +16,10 @@
  * x W^T); both in AVX2 and AVX-512.
  *
  * Threads and determinism: C is cut into work units (blocks of rows x
- * columns, edges on tile edges); threads take units dynamically, each unit
- * packing its own panels, so no thread ever waits for another inside a
- * product. Every element of C is computed by one thread with the same
+ * columns, edges on tile edges), each unit packing its own panels, so no
+ * thread ever waits for another inside a product; the packed path deals
+ * one unit (or a few) to each thread, the unpacked paths about 8 units
+ * taken dynamically. Every element of C is computed by one thread with the same
  * sequence of operations, K blocks in order, whatever the grid; K is never
  * split across threads, so results are bitwise identical for any number of
  * threads.
@@ -1119,6 +1120,11 @@ FG_SFX(fg_gemm_any)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
              * better above. */
             const int packed_at = trans_a && m > 16
                 && (avx512 ? k >= 8 : !FG_IS_F32 && k >= 64);
+            /* With AVX-512 the packed 6 x 4-vector tiles win dY W from
+             * 100 rows in float64 (1.14-1.28x at 100-1024 x 100 x 784, 2x
+             * at 256 x 32 x 784) and from 1024 in float32 (1.22x; 0.93x
+             * at 512). */
+            const int few_rows = !avx512 || m <= (FG_IS_F32 ? 512 : 64);
             const double b_bytes = (double)n * (double)k * sizeof(T);
             if (m == 1 && b_bytes >= 262144.0) {
                 /* Bound by reading B from L2 (about 20 bytes a cycle),
@@ -1127,14 +1133,8 @@ FG_SFX(fg_gemm_any)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
                  * 1.13-1.43x, float32 0.95-1.18x). */
                 n_threads = fg_threads_for(FG_PARALLEL_MIN_WORK);
             }
-            /* With AVX-512 the packed 6 x 4-vector tiles win dY W from
-             * 100 rows in float64 (1.14-1.28x at 100-1024 x 100 x 784, 2x
-             * at 256 x 32 x 784) and from 1024 in float32 (1.22x; 0.93x
-             * at 512). */
-            const int direct_at = avx512 ? (FG_IS_F32 ? 512 : 64) : m;
             if (!trans_b && !packed_at
-                    && (force_small || m <= 16
-                        || (k <= 160 && m <= direct_at))) {
+                    && (force_small || m <= 16 || (k <= 160 && few_rows))) {
                 if (avx512) {
                     FG_SFX(fg_gemm_direct_512)(&pr, n_threads);
                 }

@@ -3,8 +3,10 @@
  * (see _gemm.c): a "direct" kernel reads B by rows, a "dot" kernel reads A
  * and B along k. A template inside the type template of _gemm.c, included
  * once per vector width: FG_VW 256 (AVX2 + FMA) or 512 (AVX-512F), names
- * ending in _256 or _512. Both widths compute each element of C with the
- * same sequence of operations.
+ * ending in _256 or _512. The direct kernel computes each element of C
+ * with the same operations at both widths; the dot kernel sums 8 or 16
+ * partial sums per element (lanes), so its last bits depend on the width
+ * (a given CPU always runs the same one).
  */
 #if FG_VW == 512
 #define FG_USFX(name) FG_SFX(name##_512)
