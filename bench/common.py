@@ -107,15 +107,22 @@ def time_alternating(impls, *, repeats=REPEATS, warmup=2, run_seconds=None,
     for impl in impls:
         maybe_pause(impl.library)
         _run_calls(impl.fn, warmup)
-        # The fastest of a few single calls sets the calibration, so one
-        # call slowed down by a busy machine does not shrink every run.
+        # The fastest of a few single calls gives a first count; then runs
+        # of `count` calls set it again until one lasts run_seconds within
+        # a factor of 2. The first calls of a process can be 100x slow
+        # (threads starting): a count taken from them made runs of 72
+        # calls, whose start (threads waking after the pause) then
+        # doubled the time per call.
         per_call = max(min(_run_calls(impl.fn, 1) for _ in range(3)), 1e-7)
         count = int(min(max_inner, max(1, run_seconds / per_call)))
-        if count > 3:  # refine the estimate on a longer run
-            probe = min(count, 64)
-            per_call = min(per_call, max(_run_calls(impl.fn, probe), 1e-7)
-                           / probe)
-            count = int(min(max_inner, max(1, run_seconds / per_call)))
+        for _ in range(8):
+            elapsed = max(_run_calls(impl.fn, count), 1e-9)
+            if (run_seconds / 2 <= elapsed <= 2 * run_seconds
+                    or (count == max_inner and elapsed < run_seconds)
+                    or (count == 1 and elapsed > run_seconds)):
+                break
+            count = int(min(max_inner, max(1, count * run_seconds
+                                           / elapsed)))
         inner[impl.name] = count
     runs = {impl.name: [] for impl in impls}
     for _ in range(repeats):

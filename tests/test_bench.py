@@ -1,6 +1,7 @@
 """Correctness of the benchmark code on tiny settings (never its speed)."""
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,24 @@ def test_time_alternating_runs_in_turn():
         assert timing.min <= timing.median <= timing.max
     # after warm-up/calibration the timed rounds alternate a b a b ...
     assert calls[-10:] == ["a", "b"] * 5
+
+
+def test_time_alternating_calibrates_past_slow_first_calls():
+    """Slow first calls (threads starting) must not set a short run."""
+    calls = []
+
+    def starts_slowly():
+        calls.append(None)
+        if len(calls) <= 4:
+            time.sleep(0.005)
+
+    timing = common.time_alternating(
+        [common.Impl("a", "lib_a", starts_slowly)], repeats=1,
+        run_seconds=0.02, warmup=0)["a"]
+    # Each later call takes about a microsecond: runs of 0.02 s hold
+    # thousands; calibrated on the first calls, they would hold 4.
+    assert timing.inner >= 1000
+    assert timing.median < 0.001
 
 
 def test_time_alternating_rejects_duplicates():
