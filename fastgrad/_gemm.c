@@ -746,9 +746,9 @@ typedef void (*FG_SFX(fg_direct_fn))(int tail, ptrdiff_t k, const T *a,
                                      ptrdiff_t a_rs, ptrdiff_t a_cs,
                                      const T *b, ptrdiff_t ldb, T *c,
                                      ptrdiff_t ldc, T alpha, T beta);
-typedef void (*FG_SFX(fg_dot_fn))(ptrdiff_t k, const T *a, ptrdiff_t lda,
-                                  const T *b, ptrdiff_t ldb, T *c,
-                                  ptrdiff_t ldc, T alpha, T beta);
+typedef void (*FG_SFX(fg_dot_fn))(int shift, ptrdiff_t k, const T *a,
+                                  ptrdiff_t lda, const T *b, ptrdiff_t ldb,
+                                  T *c, ptrdiff_t ldc, T alpha, T beta);
 
 /* Work units of an unpacked product: a grid of row blocks x column blocks
  * of C (multiples of the tile), fixed by the shape alone, aiming at about

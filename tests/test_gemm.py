@@ -161,6 +161,36 @@ def test_large_one_and_two_threads_bitwise_equal(dtype, threads):
         assert np.array_equal(results[0], results[1])
 
 
+def at_offset(values, offset):
+    """A copy of values whose data starts `offset` bytes past a 64-byte
+    boundary (a cache line)."""
+    raw = np.empty(values.nbytes + 128, np.uint8)
+    start = (-raw.ctypes.data) % 64 + offset
+    out = raw[start:start + values.nbytes].view(values.dtype)
+    out = out.reshape(values.shape)
+    out[...] = values
+    return out
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,k,n,trans_b", [(1, 784, 100, 1), (3, 48, 7, 1),
+                                           (2, 20, 5, 1), (1, 100, 784, 0),
+                                           (1, 9, 70, 0), (1, 5, 3, 0)])
+def test_bits_do_not_depend_on_where_b_lies(dtype, m, k, n, trans_b):
+    """The small-problem kernels start their loads of B on vector
+    boundaries, wherever B lies; each element must keep its bits."""
+    rng = np.random.default_rng(m * k + n)
+    a, b, c = operands(rng, m, n, k, 0, trans_b, dtype)
+    first = None
+    for offset in range(0, 64, np.dtype(dtype).itemsize):
+        out = _kernels.gemm(at_offset(a, 8), at_offset(b, offset), c.copy(),
+                            False, trans_b, 1.5, 0.5)
+        if first is None:
+            assert_gemm_close(out, a, b, c, 0, trans_b, 1.5, 0.5)
+            first = out
+        assert np.array_equal(out, first), offset
+
+
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("batch,n_in,n_out", [(1, 784, 100), (37, 50, 17),
