@@ -38,6 +38,14 @@ ROOT = Path(__file__).resolve().parents[1]
 PAUSE_BETWEEN_LIBRARIES = 0.2
 #: Timed runs per implementation (the median of these is reported).
 REPEATS = 5
+#: Seconds a library's first implementation runs before its first timing in
+#: a process: its first parallel calls can be 300x slow for about 80 ms
+#: (0.8 ms for a 3 us product at fastgrad's first calls, measured in ten
+#: fresh processes: the operating system had not yet put its threads on
+#: separate cores).
+FIRST_WARMUP_SECONDS = 0.3
+#: Libraries that have had that first warm-up in this process.
+_warmed_up = set()
 
 # --------------------------------------------------------------------------
 # Timing
@@ -78,7 +86,8 @@ def time_alternating(impls, *, repeats=REPEATS, warmup=2, run_seconds=None,
                      quick=False, pause=None, max_inner=100000):
     """Time several implementations in turn, A B A B ...
 
-    impls: list of Impl. Each is warmed up (`warmup` calls), then calibrated
+    impls: list of Impl. Each is warmed up (`warmup` calls; the first of a
+    library in this process for FIRST_WARMUP_SECONDS), then calibrated
     so that one timed run of `inner` back-to-back calls lasts about
     `run_seconds` (0.05 s, or 0.01 s with quick=True). Then `repeats` rounds
     run every implementation once each; a pause of `pause` seconds (default
@@ -107,22 +116,28 @@ def time_alternating(impls, *, repeats=REPEATS, warmup=2, run_seconds=None,
     for impl in impls:
         maybe_pause(impl.library)
         _run_calls(impl.fn, warmup)
+        if impl.library not in _warmed_up:
+            _warmed_up.add(impl.library)
+            start = time.perf_counter()
+            while time.perf_counter() - start < FIRST_WARMUP_SECONDS:
+                impl.fn()
         # The fastest of a few single calls gives a first count; then runs
-        # of `count` calls set it again until one lasts run_seconds within
-        # a factor of 2. The first calls of a process can be 100x slow
-        # (threads starting): a count taken from them made runs of 72
-        # calls, whose start (threads waking after the pause) then
-        # doubled the time per call.
+        # of `count` calls set it again until two runs in a row agree on
+        # the time per call (within 1.25x) and the last lasts run_seconds
+        # within a factor of 2. (Counts taken from slow first calls gave
+        # runs of 73 calls, whose start, threads waking after the pause,
+        # doubled the time per call.)
         per_call = max(min(_run_calls(impl.fn, 1) for _ in range(3)), 1e-7)
-        count = int(min(max_inner, max(1, run_seconds / per_call)))
-        for _ in range(8):
+        for _ in range(10):
+            count = int(min(max_inner, max(1, run_seconds / per_call)))
             elapsed = max(_run_calls(impl.fn, count), 1e-9)
-            if (run_seconds / 2 <= elapsed <= 2 * run_seconds
-                    or (count == max_inner and elapsed < run_seconds)
-                    or (count == 1 and elapsed > run_seconds)):
+            previous, per_call = per_call, elapsed / count
+            steady = previous / 1.25 <= per_call <= previous * 1.25
+            long_enough = (run_seconds / 2 <= elapsed <= 2 * run_seconds
+                           or (count == max_inner and elapsed < run_seconds)
+                           or (count == 1 and elapsed > run_seconds))
+            if steady and long_enough:
                 break
-            count = int(min(max_inner, max(1, count * run_seconds
-                                           / elapsed)))
         inner[impl.name] = count
     runs = {impl.name: [] for impl in impls}
     for _ in range(repeats):

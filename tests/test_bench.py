@@ -16,6 +16,7 @@ from bench import common, peers  # noqa: E402
 @pytest.fixture(autouse=True)
 def no_pauses(monkeypatch):
     monkeypatch.setattr(common, "PAUSE_BETWEEN_LIBRARIES", 0.0)
+    monkeypatch.setattr(common, "FIRST_WARMUP_SECONDS", 0.0)
 
 
 def test_time_alternating_runs_in_turn():
@@ -48,6 +49,26 @@ def test_time_alternating_calibrates_past_slow_first_calls():
     # thousands; calibrated on the first calls, they would hold 4.
     assert timing.inner >= 1000
     assert timing.median < 0.001
+
+
+def test_time_alternating_warms_each_library_up_once(monkeypatch):
+    monkeypatch.setattr(common, "FIRST_WARMUP_SECONDS", 0.05)
+    monkeypatch.setattr(common, "_warmed_up", set())
+    calls = []
+
+    def sleeps():
+        calls.append(None)
+        time.sleep(0.001)
+
+    counts = []
+    for _ in range(2):
+        calls.clear()
+        common.time_alternating([common.Impl("a", "lib_a", sleeps)],
+                                repeats=1, run_seconds=0.0, warmup=1)
+        counts.append(len(calls))
+    # 0.05 s of 1 ms calls the first time; a handful of calls the second.
+    assert counts[0] >= 40
+    assert counts[1] < 20
 
 
 def test_time_alternating_rejects_duplicates():
