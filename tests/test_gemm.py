@@ -150,8 +150,8 @@ def test_large_one_and_two_threads_bitwise_equal(dtype, threads):
     # across threads.
     for m, k, n, trans_a, trans_b in [(500, 700, 300, 0, 1),
                                       (97, 1000, 4200, 1, 0),
-                                      (1, 784, 100, 0, 1),
-                                      (1, 100, 1001, 0, 0)]:
+                                      (1, 1000, 600, 0, 1),
+                                      (1, 700, 1001, 0, 0)]:
         a, b, _ = operands(rng, m, n, k, trans_a, trans_b, dtype)
         results = []
         for n_threads in (1, 2):
