@@ -1126,13 +1126,17 @@ FG_SFX(fg_gemm_any)(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n,
              * at 512). */
             const int few_rows = !avx512 || m <= (FG_IS_F32 ? 512 : 64);
             const double b_bytes = (double)n * (double)k * sizeof(T);
-            /* A vector times a B of 256 KiB or more stays on one thread
-             * below FG_PARALLEL_MIN_WORK, like any product: two threads
-             * read B faster when the same product repeats (1 x 784 x 100
-             * float64 1.27-1.43x, float32 1.0x since B's loads start on
-             * cache lines), but in a training step, where one thread
-             * updates the weights between products, they made the MLP
-             * step at batch 1 1.6x slower (125 against 78 us). */
+            if (m == 1 && b_bytes >= 524288.0) {
+                /* Bound by reading B from L2, not by its few FLOPs: from
+                 * 512 KiB on, two cores read it faster when the same
+                 * product repeats (1 x 784 x 100 float64: 1.27-1.43x). At
+                 * 256 KiB (float32) they gained nothing once B's loads
+                 * started on cache lines, and in a training step, where
+                 * one thread updates the weights between products, they
+                 * made the float32 MLP step at batch 1 1.6x slower (125
+                 * against 77 us): the float64 step still pays that. */
+                n_threads = fg_threads_for(FG_PARALLEL_MIN_WORK);
+            }
             if (!trans_b && !packed_at
                     && (force_small || m <= 16 || (k <= 160 && few_rows))) {
                 if (avx512) {
