@@ -279,19 +279,25 @@ FG_USFX(fg_direct_row4)(ptrdiff_t k, const T *a, ptrdiff_t a_cs, const T *b,
     FG_USFX(fg_store_vec)(c + 3 * FG_LANES, c3, alpha, beta, 0, all);
 }
 
-/* For a vector times a matrix whose rows of B all lie alike (ldb a
- * multiple of the vector): how many elements B lies past a vector
- * boundary. The units of columns then start that many columns early, on
- * vector boundaries, so that the wide tiles of all but the first unit
- * load whole cache lines (1 x 100 x 784, 2 threads, rows 16, 32 or 48
- * bytes off a line: float32 1.05-1.10x, float64 1.27-1.33x). */
-static inline ptrdiff_t FG_USFX(fg_direct_lead)(const FG_SFX(fg_problem) *pr)
+/* How many elements B lies past a vector boundary, when all its rows lie
+ * alike (ldb a multiple of the vector); 0 otherwise. */
+static inline int FG_USFX(fg_b_offset)(const FG_SFX(fg_problem) *pr)
 {
     const uintptr_t address = (uintptr_t)pr->b;
-    if (pr->m != 1 || pr->ldb % FG_LANES != 0 || address % sizeof(T) != 0) {
+    if (pr->ldb % FG_LANES != 0 || address % sizeof(T) != 0) {
         return 0;
     }
-    return (ptrdiff_t)(address / sizeof(T) % FG_LANES);
+    return (int)(address / sizeof(T) % FG_LANES);
+}
+
+/* For a vector times a matrix, B's offset (fg_b_offset): the units of
+ * columns start that many columns early, on vector boundaries, so that the
+ * wide tiles of all but the first unit load whole cache lines (1 x 100 x
+ * 784, 2 threads, rows 16, 32 or 48 bytes off a line: float32
+ * 1.05-1.10x, float64 1.27-1.33x). */
+static inline ptrdiff_t FG_USFX(fg_direct_lead)(const FG_SFX(fg_problem) *pr)
+{
+    return pr->m == 1 ? FG_USFX(fg_b_offset)(pr) : 0;
 }
 
 /* One unit of the direct path: C block := act(alpha op(A) B + beta C +
@@ -318,7 +324,7 @@ FG_USFX(fg_direct_unit)(const FG_SFX(fg_problem) *pr,
          * of C sees the same operations in any tile. */
         const int head = (int)FG_MIN((FG_LANES - lead) % FG_LANES,
                                      j_end - j0);
-        if (j0 == 0 && head > 0) {
+        if (j0 == 0 && head > 0) {   /* one row, one masked vector */
             FG_USFX(fg_direct_table)[0][1](head, pr->k, pr->a, 1, a_cs,
                                            pr->b, pr->ldb, pr->c, pr->ldc,
                                            pr->alpha, pr->beta);
@@ -522,12 +528,10 @@ static const FG_SFX(fg_dot_fn) FG_USFX(fg_dot_table)[FG_DOT_MR][FG_DOT_NR] = {
  * 0.8x at 32 (float32), as A's loads go off the lines instead. */
 static inline int FG_USFX(fg_dot_shift)(const FG_SFX(fg_problem) *pr)
 {
-    const uintptr_t address = (uintptr_t)pr->b;
-    if (pr->m > FG_DOT_MR || pr->k < FG_LANES || pr->ldb % FG_LANES != 0
-            || address % sizeof(T) != 0) {
+    if (pr->m > FG_DOT_MR || pr->k < FG_LANES) {
         return 0;
     }
-    return (int)((FG_LANES - address / sizeof(T) % FG_LANES) % FG_LANES);
+    return (FG_LANES - FG_USFX(fg_b_offset)(pr)) % FG_LANES;
 }
 
 /* One unit of the dot path: C block := act(alpha A B^T + beta C + bias). */
