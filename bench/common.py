@@ -39,10 +39,10 @@ PAUSE_BETWEEN_LIBRARIES = 0.2
 #: Timed runs per implementation (the median of these is reported).
 REPEATS = 5
 #: Seconds a library's first implementation runs before its first timing in
-#: a process: its first parallel calls can be 300x slow for about 80 ms
-#: (0.8 ms for a 3 us product at fastgrad's first calls, in 12 of 20 fresh
-#: processes; never with the threads pinned to separate cores, so most
-#: likely the worker thread starts on the main thread's core).
+#: a process: its first parallel calls can be 300x slow for about 70 ms
+#: (0.8 ms for a 3 us product, every call, in 5 of 15 fresh processes;
+#: never in 5 with the threads pinned to separate cores, so most likely
+#: the worker thread starts on the main thread's core).
 FIRST_WARMUP_SECONDS = 0.3
 #: Libraries that have had that first warm-up in this process.
 _warmed_up = set()
