@@ -19,9 +19,10 @@
  * columns, edges on tile edges), each unit packing its own panels, so no
  * thread ever waits for another inside a product; the packed path deals
  * one unit (or a few) to each thread, the unpacked paths about 8 units
- * taken dynamically. Every element of C is computed by one thread with the same
- * sequence of operations, K blocks in order, whatever the grid; K is never
- * split across threads, so results are bitwise identical for any number of
+ * taken dynamically (dealt round robin for a vector times a matrix).
+ * Every element of C is computed by one thread with the same sequence of
+ * operations, K blocks in order, whatever the grid; K is never split
+ * across threads, so results are bitwise identical for any number of
  * threads.
  *
  * This file is a template: it includes itself twice, once per type.
@@ -751,7 +752,8 @@ typedef void (*FG_SFX(fg_dot_fn))(int shift, ptrdiff_t k, const T *a,
                                   T *c, ptrdiff_t ldc, T alpha, T beta);
 
 /* Work units of an unpacked product: a grid of row blocks x column blocks
- * of C (multiples of the tile), fixed by the shape alone, aiming at about
+ * of C (multiples of the tile), fixed by the shape (and, for a vector
+ * times a matrix, by where B lies: see fg_direct_lead), aiming at about
  * FG_UNITS units so that threads balance dynamically. */
 #define FG_UNITS 8
 
@@ -787,9 +789,10 @@ static ptrdiff_t FG_SFX(fg_row_chunk)(ptrdiff_t k, ptrdiff_t tile_m)
 }
 
 /* Run the units of an unpacked product: on n_threads threads (dynamic
- * schedule: any thread may take any unit, and each unit's result does not
- * depend on which), or serially without entering a parallel region (which
- * costs over a microsecond even for one thread). */
+ * schedule, round robin for a vector times a matrix; each unit's result
+ * does not depend on which thread runs it), or serially without entering
+ * a parallel region (which costs over a microsecond even for one
+ * thread). */
 typedef void (*FG_SFX(fg_unit_fn))(const FG_SFX(fg_problem) *pr,
                                    const FG_SFX(fg_grid) *grid,
                                    ptrdiff_t unit);

@@ -76,12 +76,9 @@
  * 512-bit dot kernel had been slower than the AVX2 one). */
 #if FG_VW == 512
 #define FG_DIRECT_MR 8
-#else
-#define FG_DIRECT_MR 6
-#endif
-#if FG_VW == 512
 #define FG_DOT_MR 4
 #else
+#define FG_DIRECT_MR 6
 #define FG_DOT_MR 3
 #endif
 #define FG_DOT_NR 4
