@@ -20,7 +20,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["minibatches", "count_batches", "epoch_batch_size"]
+__all__ = ["minibatches", "count_batches", "epoch_batch_size", "split_batch"]
 
 
 def _positive(name, value):
@@ -94,3 +94,20 @@ def _batches(n_samples, size, rng, drop_last):
     stop = n_samples - n_samples % size if drop_last else n_samples
     for start in range(0, stop, size):
         yield order[start:start + size]
+
+
+def split_batch(index, parts):
+    """Cut one batch's index array into `parts` contiguous pieces whose
+    sizes differ by at most one, the larger first (numpy.array_split's
+    rule); pieces may be empty when parts > len(index). Gradient
+    accumulation cuts a batch into micro-batches this way, and data-parallel
+    rank r takes piece r, so N ranks see the micro-batches of one process
+    accumulating N of them."""
+    parts = _positive("parts", parts)
+    size, extra = divmod(len(index), parts)
+    pieces, start = [], 0
+    for part in range(parts):
+        stop = start + size + (part < extra)
+        pieces.append(index[start:stop])
+        start = stop
+    return pieces

@@ -75,3 +75,16 @@ def test_bad_arguments_raise():
                     batch_size_schedule=lambda e: 3 * (1 - e), epoch=1)
     with pytest.raises(TypeError, match="batch_size_schedule"):
         minibatches(10, 3, drop_last=False, batch_size_schedule=5)
+
+
+@given(st.integers(0, 50), st.integers(1, 9))
+def test_split_batch_cuts_like_array_split(n, parts):
+    from fastgrad.batches import split_batch
+    index = np.arange(n) * 3
+    pieces = split_batch(index, parts)
+    expected = np.array_split(index, parts)
+    assert len(pieces) == parts
+    for piece, want in zip(pieces, expected):
+        np.testing.assert_array_equal(piece, want)
+    with pytest.raises(ValueError, match="parts"):
+        split_batch(index, 0)

@@ -394,3 +394,14 @@ def test_labels_out_of_range_raise():
 def test_dropout_fraction_is_checked():
     with pytest.raises(ValueError, match="dropout: fraction"):
         ops.dropout(np.zeros(3, np.float32), 1.0, fastgrad.CounterRNG(0))
+
+
+def test_apply_records_which_inputs_need_a_gradient():
+    x = fastgrad.tensor(np.ones((2, 3)), requires_grad=True)
+    weight = fastgrad.tensor(np.ones((4, 3)))
+    out = ops.linear(x, weight)
+    assert out._op.needs_input_grad == (True, False)
+    with fastgrad.no_grad():
+        assert ops.linear(x, weight)._op is None
+    # ops.py holds ops only: the samplers live in fastgrad.sampling
+    assert not hasattr(ops, "rbm_gibbs") and not hasattr(ops, "uniform")

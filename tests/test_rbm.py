@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 import fastgrad
-from fastgrad import _kernels, ops
+from fastgrad import _kernels, ops, sampling
 from fastgrad.models.dbn import DBN
 from fastgrad.models.rbm import RBM
 from fastgrad.reference import rbm as reference
@@ -646,19 +646,19 @@ def test_dbn_unfolds_into_nn():
 
 def test_ops_samplers():
     rng = fastgrad.rng.CounterRNG(5)
-    u = ops.uniform((3, 4), rng, np.float64)
+    u = sampling.uniform((3, 4), rng, np.float64)
     assert u.shape == (3, 4) and rng.counter == 1
     assert np.array_equal(u, _kernels.uniform_fill(np.empty((3, 4)), 5, 0))
     params = make_rbm(6, 4, np.float32)
     v0 = binary(np.random.default_rng(0), (8, 6), np.float32)
-    chain = ops.rbm_gibbs(fastgrad.tensor(v0), *map(fastgrad.tensor, params),
+    chain = sampling.rbm_gibbs(fastgrad.tensor(v0), *map(fastgrad.tensor, params),
                           2, (5, 9))
     direct = gibbs(_kernels.rbm_gibbs, v0, params, 2, 5, 9, 0,
                    last_hidden=False)
     for a, b in zip(chain, direct):
         assert (a is None and b is None) or np.array_equal(a, b)
     assert chain.hk_samples is None and chain.vk_samples.shape == (8, 6)
-    zero = ops.rbm_gibbs(v0, *params, 0, (5, 9))
+    zero = sampling.rbm_gibbs(v0, *params, 0, (5, 9))
     assert np.array_equal(zero.h0_samples, direct[1])
     assert zero.vk_probs is None
 
@@ -674,7 +674,7 @@ def test_step_returns_the_reconstruction_error(persistent):
     rbm.step(x)  # PCD: a chain exists from here on
     twin = copy.deepcopy(rbm)
     error = rbm.step(x)
-    data = ops.rbm_gibbs(x, *twin._params(), 1, twin.sampler.take())
+    data = sampling.rbm_gibbs(x, *twin._params(), 1, twin.sampler.take())
     want = np.sum((x.astype(np.float64) - data.vk_samples) ** 2) / len(x)
     assert error == pytest.approx(want, rel=1e-12)
 
@@ -685,7 +685,7 @@ def test_gibbs_with_no_units_gives_empty_arrays(n_hid, n_vis):
     path's column blocks must not divide by zero)."""
     v = (np.random.default_rng(0).random((20, n_vis)) < 0.1).astype(
         np.float32)
-    chain = ops.rbm_gibbs(v, np.zeros((n_hid, n_vis), np.float32),
+    chain = sampling.rbm_gibbs(v, np.zeros((n_hid, n_vis), np.float32),
                           np.zeros(n_vis, np.float32),
                           np.zeros(n_hid, np.float32), 1, (0, 1))
     assert chain.h0_probs.shape == (20, n_hid)

@@ -15,13 +15,13 @@ negative chain carries over between updates) and L2 weight decay
 (lr * weight_decay * W is subtracted from vW; biases are not decayed).
 
 The Gibbs chain and the update are two fused compiled kernels reached
-through fastgrad.ops (ops.rbm_gibbs, ops.rbm_cd_update); Bernoulli samples
+through fastgrad.sampling (rbm_gibbs, rbm_cd_update); Bernoulli samples
 come from Philox keyed by (seed, update counter, row, unit), so a run is
 reproducible from its seed whatever the thread count.
 """
 import numpy as np
 
-from fastgrad import io, ops
+from fastgrad import io, ops, sampling
 from fastgrad.rng import CounterRNG
 from fastgrad.tensor import Tensor, aligned, no_grad
 
@@ -146,20 +146,20 @@ class RBM:
         if n == 0:
             raise ValueError("RBM.step: empty batch")
         if not self.persistent:
-            chain = ops.rbm_gibbs(batch, *self._params(), self.k,
-                                  self.sampler.take())
+            chain = sampling.rbm_gibbs(batch, *self._params(), self.k,
+                                       self.sampler.take())
             negative_v, negative_h = chain.vk_samples, chain.hk_probs
         else:
-            data = ops.rbm_gibbs(batch, *self._params(), 1,
-                                 self.sampler.take())
+            data = sampling.rbm_gibbs(batch, *self._params(), 1,
+                                      self.sampler.take())
             if self.chain is None or self.chain.shape[0] < n:
                 self._start_chain(n)
-            chain = ops.rbm_gibbs(self.chain[:n], *self._params(), self.k,
-                                  self.sampler.take())
+            chain = sampling.rbm_gibbs(self.chain[:n], *self._params(),
+                                       self.k, self.sampler.take())
             self.chain[:n] = chain.vk_samples
             negative_v, negative_h = chain.vk_samples, chain.hk_probs
             reconstruction = data.vk_samples
-        squares = ops.rbm_cd_update(
+        squares = sampling.rbm_cd_update(
             batch, chain.h0_samples if not self.persistent
             else data.h0_samples, negative_v, negative_h, *self._params(),
             (self.weight_velocity, self.vis_velocity, self.hid_velocity),
@@ -172,7 +172,8 @@ class RBM:
 
     def _start_chain(self, n):
         """Persistent chains start from uniform random binary visibles."""
-        start = ops.uniform((n, self.n_visible), self.sampler, self.dtype)
+        start = sampling.uniform((n, self.n_visible), self.sampler,
+                                 self.dtype)
         self.chain = (start < 0.5).astype(self.dtype)
 
     def train(self, x, epochs=1, batch_size=100, progress=False):
@@ -243,14 +244,14 @@ class RBM:
             raise ValueError(f"RBM.sample: steps must be a positive integer,"
                              f" got {steps!r}")
         if start is None:
-            start = (ops.uniform((n, self.n_visible), self.sampler,
+            start = (sampling.uniform((n, self.n_visible), self.sampler,
                                  self.dtype) < 0.5).astype(self.dtype)
         else:
             start = self._check("sample", start)
             if start.shape[0] != n:
                 raise ValueError(f"RBM.sample: start has {start.shape[0]} "
                                  f"rows, expected n = {n}")
-        chain = ops.rbm_gibbs(start, *self._params(), int(steps),
+        chain = sampling.rbm_gibbs(start, *self._params(), int(steps),
                               self.sampler.take())
         return chain.vk_samples
 
